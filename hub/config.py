@@ -1,0 +1,91 @@
+"""Settings, read from the environment with the ``HUB_`` prefix."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+    data_dir: Path = Field(Path(".hub"), description="Where the embedded database and secret key live.")
+    database_url: str = Field("", description="SQLAlchemy async URL; default: SQLite in the data dir.")
+    redis_url: str = Field("", description="redis://… enables scaled mode (arq workers); empty = embedded.")
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Largest accepted webhook body.")
+    secret_key: str = Field("", description="Key that encrypts secrets at rest; generated in the data dir "
+                            "on the embedded default when empty.")
+    bootstrap_admin_key: str = Field("", description="Creates this admin API key when no key exists yet.")
+    public_url: str = Field("", description="Base URL used to build ingest URLs, e.g. https://hub.example.com")
+    auto_migrate: bool = Field(True, description="Apply database migrations when `hub serve` starts.")
+    embedded_worker: bool = Field(True, description="Run the delivery worker inside `hub serve` "
+                                  "(always off in scaled mode).")
+    worker_concurrency: int = Field(32, gt=0, le=1000, description="Deliveries sent at once per worker.")
+    delivery_timeout: float = Field(15.0, gt=0, description="Seconds before an outbound request times out.")
+    delivery_lease: float = Field(60.0, gt=0, description="Seconds a claimed delivery stays reserved "
+                                  "before another worker may take it over (crash recovery).")
+    poll_interval: float = Field(1.0, gt=0, description="Longest wait between two looks for due deliveries.")
+    log_level: str = Field("INFO", description="Python logging level.")
+    log_json: bool = Field(True, description="Structured JSON logs.")
+    connectors_dir: Path | None = Field(None, description="Extra directory of connector specs.")
+    mappings_dir: Path | None = Field(None, description="Extra directory of mapping files.")
+    allow_private_targets: bool = Field(True, description="Allow target URLs on private/loopback addresses.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_db_url(cls, v: str) -> str:
+        if v and not (v.startswith("sqlite+aiosqlite://") or v.startswith("postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, v: str) -> str:
+        if v and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, v: str) -> str:
+        if v.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return v.upper()
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'hub.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def scaled(self) -> bool:
+        return bool(self.redis_url)
+
+
+def load_settings() -> Settings:
+    """Read settings, turning a validation error into a message naming each bad ``HUB_`` variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            name = "HUB_" + "_".join(str(p) for p in err["loc"]).upper()
+            parts.append(f"{name}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(parts)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

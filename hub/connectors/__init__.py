@@ -1,0 +1,1 @@
+"""Declarative connectors: a spec file per provider, interpreted by this package."""

@@ -1,0 +1,111 @@
+"""Pure parsing of a verified request: payload, event type, dedup id and business subject."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from hub.connectors.spec import ConnectorSpec
+from hub.connectors.verify import RawRequest
+
+_FIELD = re.compile(r"\{([A-Za-z0-9_.\-]+)\}")
+
+
+class ParseError(Exception):
+    """The body cannot be understood by the connector (answered 400)."""
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    payload: Any
+    type: str
+    dedup_key: str | None
+    subject: str | None
+
+
+def lookup(data: Any, path: str) -> Any:
+    """Follow a dotted path through dicts (and list indexes); None when any step is missing."""
+    cur = data
+    for part in path.split("."):
+        if isinstance(cur, dict):
+            cur = cur.get(part)
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return None
+        if cur is None:
+            return None
+    return cur
+
+
+def parse_payload(spec: ConnectorSpec, req: RawRequest) -> Any:
+    body = req.body
+    ctype = (req.header("content-type") or "").split(";")[0].strip().lower()
+    if ctype == "application/x-www-form-urlencoded" and spec.form_field:
+        try:
+            fields = parse_qs(body.decode("utf-8"), strict_parsing=True)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ParseError(f"form body cannot be decoded: {exc}") from None
+        values = fields.get(spec.form_field)
+        if not values:
+            raise ParseError(f"form body has no {spec.form_field!r} field")
+        body = values[0].encode()
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(f"body is not valid JSON: {exc}") from None
+
+
+def _event_type(spec: ConnectorSpec, req: RawRequest, payload: Any) -> str:
+    ets = spec.event_type
+    base: str | None = None
+    if ets.header:
+        base = req.header(ets.header)
+    if not base and ets.field:
+        value = lookup(payload, ets.field)
+        base = str(value) if value is not None else None
+    base = base or ets.default
+    if ets.action_field:
+        action = lookup(payload, ets.action_field)
+        if isinstance(action, str | int) and not isinstance(action, bool):
+            return f"{base}.{action}"
+    return base
+
+
+def _dedup(spec: ConnectorSpec, req: RawRequest, payload: Any) -> str | None:
+    if spec.dedup.header:
+        value = req.header(spec.dedup.header)
+        if value:
+            return value[:300]
+    if spec.dedup.field:
+        found = lookup(payload, spec.dedup.field)
+        if found is not None:
+            return str(found)[:300]
+    return None
+
+
+def subject_of(templates: list[str], payload: Any) -> str | None:
+    """The first template whose fields all exist, filled in."""
+    for template in templates:
+        values: dict[str, str] = {}
+        for name in _FIELD.findall(template):
+            found = lookup(payload, name)
+            if found is None or isinstance(found, dict | list):
+                break
+            values[name] = str(found)
+        else:
+            return _FIELD.sub(lambda m: values[m.group(1)], template)[:300]
+    return None
+
+
+def parse(spec: ConnectorSpec, req: RawRequest) -> ParsedEvent:
+    payload = parse_payload(spec, req)
+    return ParsedEvent(
+        payload=payload,
+        type=_event_type(spec, req, payload)[:200],
+        dedup_key=_dedup(spec, req, payload),
+        subject=subject_of(spec.subject, payload),
+    )

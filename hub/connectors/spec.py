@@ -1,0 +1,101 @@
+"""The connector spec format (one YAML file per provider under ``connectors/``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Algorithm = Literal["sha1", "sha256", "sha512"]
+Encoding = Literal["hex", "base64"]
+CONFIGURABLE = frozenset({"header", "algorithm", "encoding", "prefix", "signed", "key_encoding"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SignatureSpec(_Strict):
+    """How a request proves it comes from the provider."""
+
+    scheme: Literal["hmac", "token", "none"] = "hmac"
+    header: str = ""
+    algorithm: Algorithm = "sha256"
+    encoding: Encoding = "hex"
+    prefix: str = Field("", description="Text before the digest in the header, e.g. 'sha256=' or 'v1,'.")
+    signed: str = Field("{body}", description="What is signed: {body}, {header:Name}, {method}, {url}.")
+    key_encoding: Literal["utf8", "base64", "whsec"] = "utf8"
+    multiple: bool = Field(False, description="The header carries several signatures; one must match.")
+    separator: str = " "
+    timestamp_header: str | None = None
+    tolerance_seconds: int | None = None
+    configurable: list[str] = Field(default_factory=list, description="Fields a source may override.")
+
+    @model_validator(mode="after")
+    def _check(self) -> SignatureSpec:
+        if self.scheme != "none" and not self.header:
+            raise ValueError("signature.header is required unless scheme is 'none'")
+        unknown = set(self.configurable) - CONFIGURABLE
+        if unknown:
+            raise ValueError(f"signature.configurable has unknown fields {sorted(unknown)}")
+        return self
+
+
+class EventTypeSpec(_Strict):
+    """Where the event type is: a header, a body field, and an optional action field appended."""
+
+    header: str | None = None
+    field: str | None = None
+    action_field: str | None = None
+    default: str = "event"
+
+
+class DedupSpec(_Strict):
+    header: str | None = None
+    field: str | None = None
+
+
+class ChallengeSpec(_Strict):
+    """A verification handshake answered from the body, e.g. Slack ``url_verification``."""
+
+    field: str
+    equals: str
+    echo_field: str
+
+
+class QueryEchoSpec(_Strict):
+    """A GET handshake that echoes a query parameter, e.g. Dropbox ``?challenge=``."""
+
+    param: str
+
+
+class HandshakeSpec(_Strict):
+    ignore_types: list[str] = Field(default_factory=list, description="Accepted and stored, never routed.")
+    challenge: ChallengeSpec | None = None
+    query_echo: QueryEchoSpec | None = None
+
+
+class ConnectorSpec(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    title: str
+    description: str = ""
+    docs: str = ""
+    signature: SignatureSpec
+    event_type: EventTypeSpec = EventTypeSpec()
+    dedup: DedupSpec = DedupSpec()
+    subject: list[str] = Field(default_factory=list, description="Templates like '{repo.name}#{issue.number}'; "
+                               "the first whose fields all exist names the business object.")
+    form_field: str | None = Field(None, description="Form-encoded bodies carry the JSON in this field.")
+    handshake: HandshakeSpec = HandshakeSpec()
+    events: dict[str, str] = Field(default_factory=dict, description="Event types understood, with a summary.")
+    settings_schema: dict[str, Any] = Field(default_factory=dict)
+    secret_required: bool = True
+
+    def signature_for(self, overrides: dict[str, Any] | None) -> SignatureSpec:
+        """The signature spec after a source's allowed overrides."""
+        if not overrides:
+            return self.signature
+        allowed = {k: v for k, v in overrides.items() if k in self.signature.configurable}
+        if not allowed:
+            return self.signature
+        return SignatureSpec.model_validate({**self.signature.model_dump(), **allowed})

@@ -1,0 +1,142 @@
+"""The schema, as SQLAlchemy Core tables. Timestamps are UNIX epoch seconds (float)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+sources = sa.Table(
+    "sources", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("connector", sa.String(100), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("secret_enc", sa.Text, nullable=True),
+    sa.Column("settings", sa.JSON, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+targets = sa.Table(
+    "targets", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(50), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("secrets_enc", sa.Text, nullable=True),
+    sa.Column("retry_schedule", sa.JSON, nullable=True),
+    sa.Column("rate_limit_per_second", sa.Float, nullable=True),
+    sa.Column("breaker_state", sa.String(16), nullable=False, server_default="closed"),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("breaker_opened_at", sa.Float, nullable=True),
+    sa.Column("breaker_until", sa.Float, nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+routes = sa.Table(
+    "routes", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("source_id", sa.String(64), sa.ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("target_id", sa.String(64), sa.ForeignKey("targets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("events", sa.JSON, nullable=False),
+    sa.Column("mapping", sa.JSON, nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_routes_source", "source_id"),
+)
+
+events = sa.Table(
+    "events", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("source_id", sa.String(64), nullable=False),
+    sa.Column("connector", sa.String(100), nullable=False),
+    sa.Column("type", sa.String(200), nullable=False),
+    sa.Column("dedup_key", sa.String(300), nullable=True),
+    sa.Column("subject", sa.String(300), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("headers", sa.JSON, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("source_id", "dedup_key", name="uq_events_source_dedup"),
+    sa.Index("ix_events_source_received", "source_id", "received_at"),
+    sa.Index("ix_events_type", "type"),
+)
+
+deliveries = sa.Table(
+    "deliveries", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("route_id", sa.String(64), nullable=False),
+    sa.Column("target_id", sa.String(64), nullable=False),
+    sa.Column("order_key", sa.String(400), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("lease_until", sa.Float, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("delivered_at", sa.Float, nullable=True),
+    sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
+    sa.Index("ix_deliveries_order", "target_id", "order_key", "id"),
+    sa.Index("ix_deliveries_event", "event_id"),
+)
+
+attempts = sa.Table(
+    "attempts", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("delivery_id", sa.String(64), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("response_excerpt", sa.Text, nullable=True),
+    sa.Index("ix_attempts_delivery", "delivery_id"),
+)
+
+inbox_posts = sa.Table(
+    "inbox_posts", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("target_id", sa.String(64), nullable=False),
+    sa.Column("delivery_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("post", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_inbox_target", "target_id", "created_at"),
+)
+
+custom_connectors = sa.Table(
+    "custom_connectors", metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+jobs = sa.Table(
+    "jobs", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(50), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("done", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Declarative mappings: a business event becomes one canonical Post."""
