@@ -1,0 +1,60 @@
+"""Shared API plumbing: the runtime, API key auth with scopes, timestamps."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from hub.crypto import hash_api_key
+from hub.db import tables as t
+from hub.errors import HubError
+from hub.runtime import Runtime
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer hub_…`")
+SCOPES = ("read", "admin")
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+
+
+def iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def require(scope: str) -> Callable[..., Awaitable[str]]:
+    """A dependency that admits keys holding ``scope`` (admin implies read); returns the key id."""
+
+    async def check(request: Request,
+                    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+        if creds is None or not creds.credentials:
+            raise HubError(401, "unauthorized", "an API key is required: Authorization: Bearer <key>")
+        rt = runtime(request)
+        async with rt.engine.connect() as conn:
+            row = (await conn.execute(sa.select(t.api_keys.c.id, t.api_keys.c.scope).where(
+                t.api_keys.c.key_hash == hash_api_key(creds.credentials)))).first()
+        if row is None:
+            raise HubError(401, "unauthorized", "unknown API key")
+        if scope == "admin" and row.scope != "admin":
+            raise HubError(403, "forbidden", "this API key may only read")
+        return str(row.id)
+
+    return check
+
+
+ReadKey = Annotated[str, Depends(require("read"))]
+AdminKey = Annotated[str, Depends(require("admin"))]
+
+
+def now() -> float:
+    return time.time()

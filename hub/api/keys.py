@@ -1,0 +1,73 @@
+"""API keys: stored hashed, shown once."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.api.common import AdminKey, RuntimeDep, iso, now
+from hub.crypto import hash_api_key, new_api_key
+from hub.db import tables as t
+from hub.errors import not_found
+from hub.ids import new_id
+
+router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
+
+
+class KeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200, examples=["ci pipeline"])
+    scope: Literal["admin", "read"] = "read"
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    scope: str
+    created_at: str | None
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="Shown once; only its hash is stored.")
+
+
+async def insert_key(engine: AsyncEngine, name: str, scope: str, key: str) -> dict[str, object]:
+    row = {"id": new_id("key"), "name": name, "scope": scope, "key_hash": hash_api_key(key), "created_at": now()}
+    async with engine.begin() as conn:
+        await conn.execute(t.api_keys.insert().values(**row))
+    return row
+
+
+async def bootstrap_admin_key(engine: AsyncEngine, key: str) -> bool:
+    """Create ``key`` as an admin key when no key exists yet."""
+    async with engine.connect() as conn:
+        count = await conn.scalar(sa.select(sa.func.count()).select_from(t.api_keys))
+    if count:
+        return False
+    await insert_key(engine, "bootstrap admin", "admin", key)
+    return True
+
+
+@router.post("", status_code=201, summary="Create an API key", response_model=KeyCreated)
+async def create_key(body: KeyCreate, rt: RuntimeDep, _: AdminKey) -> KeyCreated:
+    key = new_api_key()
+    row = await insert_key(rt.engine, body.name, body.scope, key)
+    return KeyCreated(id=str(row["id"]), name=body.name, scope=body.scope, created_at=iso(now()), key=key)
+
+
+@router.get("", summary="List API keys", response_model=list[KeyOut])
+async def list_keys(rt: RuntimeDep, _: AdminKey) -> list[KeyOut]:
+    async with rt.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(t.api_keys).order_by(t.api_keys.c.created_at))).mappings()
+        return [KeyOut(id=r["id"], name=r["name"], scope=r["scope"], created_at=iso(r["created_at"])) for r in rows]
+
+
+@router.delete("/{key_id}", status_code=204, summary="Revoke an API key")
+async def delete_key(key_id: str, rt: RuntimeDep, _: AdminKey) -> None:
+    async with rt.engine.begin() as conn:
+        res = await conn.execute(sa.delete(t.api_keys).where(t.api_keys.c.id == key_id))
+    if res.rowcount == 0:
+        raise not_found("key", key_id)

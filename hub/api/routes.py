@@ -1,0 +1,131 @@
+"""Routes: which events of a source go to which target, through which mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
+from hub.db import tables as t
+from hub.errors import invalid, not_found
+from hub.ids import new_id
+from hub.mapping.catalogue import parse_inline
+from hub.mapping.render import MappingError
+from hub.runtime import Runtime
+
+router = APIRouter(prefix="/api/v1/routes", tags=["routes"])
+
+MappingField = Field(None, description="A mapping file name (e.g. 'issues.opened'), an inline mapping "
+                     "({post: {title: …}}), or omitted for the connector's default per event type.")
+
+
+class RouteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"source_id": "src_…", "target_id": "tgt_…", "events": ["issues.opened", "pull_request.*"]}]})
+    source_id: str
+    target_id: str
+    events: list[str] = Field(min_length=1, description="Event types; shell-style wildcards allowed.")
+    mapping: str | dict[str, Any] | None = MappingField
+    enabled: bool = True
+
+
+class RouteUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"events": ["issues.*"]}]})
+    events: list[str] | None = Field(None, min_length=1)
+    mapping: str | dict[str, Any] | None = MappingField
+    enabled: bool | None = None
+
+
+class RouteOut(BaseModel):
+    id: str
+    source_id: str
+    target_id: str
+    events: list[str]
+    mapping: str | dict[str, Any] | None
+    enabled: bool
+    created_at: str | None
+    updated_at: str | None
+
+
+def _out(row: Any) -> RouteOut:
+    return RouteOut(id=row["id"], source_id=row["source_id"], target_id=row["target_id"], events=row["events"],
+                    mapping=row["mapping"], enabled=row["enabled"], created_at=iso(row["created_at"]),
+                    updated_at=iso(row["updated_at"]))
+
+
+async def _check_mapping(rt: Runtime, connector: str, mapping: str | dict[str, Any] | None) -> None:
+    try:
+        if isinstance(mapping, dict):
+            parse_inline(mapping)
+        elif isinstance(mapping, str) and rt.mappings.get(f"{connector}/{mapping}") is None \
+                and rt.mappings.get(mapping) is None:
+            raise MappingError(f"no mapping named {mapping!r}; known: {', '.join(rt.mappings.names())}")
+    except MappingError as exc:
+        raise invalid(str(exc), field="mapping") from None
+
+
+async def _exists(rt: Runtime, table: sa.Table, ident: str) -> Any:
+    async with rt.engine.connect() as conn:
+        return (await conn.execute(sa.select(table).where(table.c.id == ident))).mappings().first()
+
+
+@router.post("", status_code=201, response_model=RouteOut, summary="Create a route")
+async def create_route(body: RouteCreate, rt: RuntimeDep, _: AdminKey) -> RouteOut:
+    source = await _exists(rt, t.sources, body.source_id)
+    if source is None:
+        raise invalid(f"no source {body.source_id!r}", field="source_id")
+    if await _exists(rt, t.targets, body.target_id) is None:
+        raise invalid(f"no target {body.target_id!r}", field="target_id")
+    await _check_mapping(rt, source["connector"], body.mapping)
+    ts = now()
+    row = {"id": new_id("rte"), "source_id": body.source_id, "target_id": body.target_id, "events": body.events,
+           "mapping": body.mapping, "enabled": body.enabled, "created_at": ts, "updated_at": ts}
+    async with rt.engine.begin() as conn:
+        await conn.execute(t.routes.insert().values(**row))
+    rt.cache.invalidate()
+    return _out(row)
+
+
+@router.get("", response_model=list[RouteOut], summary="List routes")
+async def list_routes(rt: RuntimeDep, _: ReadKey, source_id: str | None = None) -> list[RouteOut]:
+    stmt = sa.select(t.routes).order_by(t.routes.c.id)
+    if source_id:
+        stmt = stmt.where(t.routes.c.source_id == source_id)
+    async with rt.engine.connect() as conn:
+        return [_out(r) for r in (await conn.execute(stmt)).mappings()]
+
+
+@router.get("/{route_id}", response_model=RouteOut, summary="Get a route")
+async def get_route(route_id: str, rt: RuntimeDep, _: ReadKey) -> RouteOut:
+    row = await _exists(rt, t.routes, route_id)
+    if row is None:
+        raise not_found("route", route_id)
+    return _out(row)
+
+
+@router.patch("/{route_id}", response_model=RouteOut, summary="Update a route")
+async def update_route(route_id: str, body: RouteUpdate, rt: RuntimeDep, _: AdminKey) -> RouteOut:
+    row = await _exists(rt, t.routes, route_id)
+    if row is None:
+        raise not_found("route", route_id)
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    if "mapping" in changes:
+        source = await _exists(rt, t.sources, row["source_id"])
+        await _check_mapping(rt, source["connector"] if source else "", changes["mapping"])
+    changes["updated_at"] = now()
+    async with rt.engine.begin() as conn:
+        await conn.execute(sa.update(t.routes).where(t.routes.c.id == route_id).values(**changes))
+    rt.cache.invalidate()
+    return _out({**row, **changes})
+
+
+@router.delete("/{route_id}", status_code=204, summary="Delete a route")
+async def delete_route(route_id: str, rt: RuntimeDep, _: AdminKey) -> None:
+    async with rt.engine.begin() as conn:
+        res = await conn.execute(sa.delete(t.routes).where(t.routes.c.id == route_id))
+    if res.rowcount == 0:
+        raise not_found("route", route_id)
+    rt.cache.invalidate()

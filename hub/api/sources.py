@@ -1,0 +1,141 @@
+"""Sources: one per provider account that sends webhooks; the secret is write-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
+from hub.connectors.verify import VerificationError, decode_key
+from hub.db import tables as t
+from hub.errors import invalid, not_found
+from hub.ids import new_id
+from hub.runtime import Runtime
+
+router = APIRouter(prefix="/api/v1/sources", tags=["sources"])
+
+
+class SourceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"connector": "github", "name": "acme org", "secret": "It's a Secret to Everybody"}]})
+    connector: str = Field(description="A connector id from GET /api/v1/connectors.")
+    name: str = Field(min_length=1, max_length=200)
+    secret: str | None = Field(None, description="Write-only; encrypted at rest, never returned.")
+    settings: dict[str, Any] = Field(default_factory=dict, description="Connector-specific settings.")
+    enabled: bool = True
+
+
+class SourceUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "acme org (prod)"}]})
+    name: str | None = Field(None, min_length=1, max_length=200)
+    secret: str | None = None
+    settings: dict[str, Any] | None = None
+    enabled: bool | None = None
+
+
+class SourceOut(BaseModel):
+    id: str
+    connector: str
+    name: str
+    settings: dict[str, Any]
+    enabled: bool
+    has_secret: bool
+    ingest_url: str
+    created_at: str | None
+    updated_at: str | None
+
+
+def ingest_url(rt: Runtime, request: Request, source_id: str) -> str:
+    base = rt.settings.public_url.rstrip("/") if rt.settings.public_url else str(request.base_url).rstrip("/")
+    return f"{base}/hooks/{source_id}"
+
+
+def _out(rt: Runtime, request: Request, row: Any) -> SourceOut:
+    return SourceOut(id=row["id"], connector=row["connector"], name=row["name"], settings=row["settings"] or {},
+                     enabled=row["enabled"], has_secret=bool(row["secret_enc"]),
+                     ingest_url=ingest_url(rt, request, row["id"]),
+                     created_at=iso(row["created_at"]), updated_at=iso(row["updated_at"]))
+
+
+def _validate(rt: Runtime, connector: str, secret: str | None, settings: dict[str, Any]) -> None:
+    spec = rt.connectors.get(connector)
+    if spec is None:
+        raise invalid(f"unknown connector {connector!r}", field="connector")
+    try:
+        sig = spec.signature_for(settings.get("signature"))
+    except ValidationError as exc:
+        raise invalid(f"invalid signature settings: {exc.errors()[0]['msg']}", field="settings.signature") from None
+    if sig.scheme != "none" and spec.secret_required and not secret:
+        raise invalid(f"connector {connector} needs a secret", field="secret")
+    if secret and sig.key_encoding != "utf8":
+        try:
+            decode_key(secret, sig.key_encoding)
+        except VerificationError:
+            raise invalid("the secret must be base64 (whsec_… for Standard Webhooks)", field="secret") from None
+
+
+async def _get_row(rt: Runtime, source_id: str) -> Any:
+    async with rt.engine.connect() as conn:
+        row = (await conn.execute(sa.select(t.sources).where(t.sources.c.id == source_id))).mappings().first()
+    if row is None:
+        raise not_found("source", source_id)
+    return row
+
+
+@router.post("", status_code=201, response_model=SourceOut, summary="Create a source")
+async def create_source(body: SourceCreate, request: Request, rt: RuntimeDep, _: AdminKey) -> SourceOut:
+    _validate(rt, body.connector, body.secret, body.settings)
+    ts = now()
+    row = {"id": new_id("src"), "connector": body.connector, "name": body.name,
+           "secret_enc": rt.box.seal(body.secret) if body.secret else None, "settings": body.settings,
+           "enabled": body.enabled, "created_at": ts, "updated_at": ts}
+    async with rt.engine.begin() as conn:
+        await conn.execute(t.sources.insert().values(**row))
+    rt.cache.invalidate()
+    return _out(rt, request, row)
+
+
+@router.get("", response_model=list[SourceOut], summary="List sources")
+async def list_sources(request: Request, rt: RuntimeDep, _: ReadKey) -> list[SourceOut]:
+    async with rt.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(t.sources).order_by(t.sources.c.id))).mappings().all()
+    return [_out(rt, request, r) for r in rows]
+
+
+@router.get("/{source_id}", response_model=SourceOut, summary="Get a source")
+async def get_source(source_id: str, request: Request, rt: RuntimeDep, _: ReadKey) -> SourceOut:
+    return _out(rt, request, await _get_row(rt, source_id))
+
+
+@router.patch("/{source_id}", response_model=SourceOut, summary="Update a source (rotate its secret)")
+async def update_source(source_id: str, body: SourceUpdate, request: Request, rt: RuntimeDep,
+                        _: AdminKey) -> SourceOut:
+    row = dict(await _get_row(rt, source_id))
+    changes: dict[str, Any] = {"updated_at": now()}
+    if body.name is not None:
+        changes["name"] = body.name
+    if body.settings is not None:
+        changes["settings"] = body.settings
+    if body.enabled is not None:
+        changes["enabled"] = body.enabled
+    secret = body.secret if body.secret is not None else (rt.box.open(row["secret_enc"]) if row["secret_enc"] else None)
+    _validate(rt, row["connector"], secret, changes.get("settings", row["settings"] or {}))
+    if body.secret is not None:
+        changes["secret_enc"] = rt.box.seal(body.secret)
+    async with rt.engine.begin() as conn:
+        await conn.execute(sa.update(t.sources).where(t.sources.c.id == source_id).values(**changes))
+    rt.cache.invalidate()
+    return _out(rt, request, {**row, **changes})
+
+
+@router.delete("/{source_id}", status_code=204, summary="Delete a source and its routes")
+async def delete_source(source_id: str, rt: RuntimeDep, _: AdminKey) -> None:
+    async with rt.engine.begin() as conn:
+        await conn.execute(sa.delete(t.routes).where(t.routes.c.source_id == source_id))
+        res = await conn.execute(sa.delete(t.sources).where(t.sources.c.id == source_id))
+    if res.rowcount == 0:
+        raise not_found("source", source_id)
+    rt.cache.invalidate()

@@ -1,0 +1,100 @@
+"""The FastAPI application: management API, ingest endpoint, health, and the embedded worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hub import __version__
+from hub.api import catalogue, events, health, keys, preview, routes, sources, targets
+from hub.api.keys import bootstrap_admin_key
+from hub.config import Settings, get_settings
+from hub.db.migrate import upgrade
+from hub.delivery.embedded import EmbeddedWorker
+from hub.errors import HubError
+from hub.ingest import router as ingest
+from hub.runtime import Runtime, build_runtime
+
+log = logging.getLogger("hub.app")
+
+DESCRIPTION = """
+hub receives webhooks from business tools, verifies and stores them, maps them into posts and delivers
+them to enterprise social networks with retries.
+
+Management calls need `Authorization: Bearer <api key>`; `read` keys may only read.
+Errors answer `{"error": {"code": "…", "message": "…"}}` with a stable code.
+"""
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HubError)
+    async def hub_error(_: Request, exc: HubError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        return JSONResponse(HubError(422, "invalid_request", "the request does not validate",
+                                     errors=errors).body(), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(HubError(exc.status_code, code, str(exc.detail)).body(), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return JSONResponse(HubError(500, "internal_error", "internal error; see the server log").body(),
+                            status_code=500)
+
+
+async def start_runtime(rt: Runtime) -> EmbeddedWorker | None:
+    """Migrate, bootstrap the admin key, and wire the dispatcher for this process."""
+    settings = rt.settings
+    if settings.auto_migrate:
+        await upgrade(rt.engine)
+    if settings.bootstrap_admin_key and await bootstrap_admin_key(rt.engine, settings.bootstrap_admin_key):
+        log.info("bootstrap admin key created")
+    if settings.scaled:
+        from hub.scaled.dispatch import attach_arq
+
+        await attach_arq(rt)
+        return None
+    if settings.embedded_worker:
+        worker = EmbeddedWorker(rt)
+        rt.dispatcher = worker
+        worker.start()
+        return worker
+    return None
+
+
+def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = build_runtime(settings, transport)
+        app.state.runtime = rt
+        worker = await start_runtime(rt)
+        try:
+            yield
+        finally:
+            if worker:
+                await worker.stop()
+            for closer in rt.closers:
+                await closer()
+            await rt.close()
+
+    app = FastAPI(title="hub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    _error_handlers(app)
+    for module in (ingest, sources, targets, routes, events, preview, catalogue, keys, health):
+        app.include_router(module.router)
+    return app

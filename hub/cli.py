@@ -1,0 +1,85 @@
+"""The ``hub`` command: serve, worker, migrate, openapi, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hub.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="hub: business-tool webhooks → RSE posts.")
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+        from hub.crypto import secret_box_for
+
+        secret_box_for(settings)  # fail fast on a missing or short HUB_SECRET_KEY
+        return settings
+    except ConfigError as exc:
+        typer.echo(f"hub: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="TCP port.")] = 8000) -> None:
+    """Run the API (and, on the embedded default, the delivery worker) in one process."""
+    import uvicorn
+
+    from hub.app import create_app
+    from hub.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_json)
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=10)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations and exit."""
+    from hub.db.engine import create_engine
+    from hub.db.migrate import upgrade
+
+    settings = _settings()
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    typer.echo("database is up to date")
+
+
+def openapi_document() -> str:
+    from hub.app import create_app
+
+    spec = create_app(Settings(_env_file=None)).openapi()  # type: ignore[call-arg]
+    return json.dumps(spec, indent=2, ensure_ascii=False) + "\n"
+
+
+@app.command()
+def openapi(output: Annotated[Path, typer.Option(help="Where to write the spec.")] = Path("openapi/openapi.json")
+            ) -> None:
+    """Write the OpenAPI spec of the API (committed under openapi/)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(openapi_document())
+    typer.echo(f"wrote {output}")
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        typer.echo(f"hub: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,143 @@
+"""Sources, targets and routes, read from the database into memory and refreshed after a short TTL.
+
+Every process (API or worker) serves the hot paths from this cache; writes through the API invalidate
+it locally, and other processes see the change within ``ttl`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.connectors.catalogue import ConnectorCatalogue
+from hub.crypto import SecretBox
+from hub.db import tables as t
+from hub.targets.base import TargetConfig
+from hub.targets.registry import get_target
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    id: str
+    connector: str
+    name: str
+    secret: str | None
+    settings: dict[str, Any]
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    id: str
+    kind: str
+    name: str
+    config: TargetConfig
+    retry_schedule: list[float] | None
+    rate_limit_per_second: float | None
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    id: str
+    source_id: str
+    target_id: str
+    events: list[str]
+    mapping: Any
+    enabled: bool
+
+    def matches(self, event_type: str) -> bool:
+        return self.enabled and any(fnmatch.fnmatchcase(event_type, p) for p in self.events)
+
+
+@dataclass
+class _Snapshot:
+    sources: dict[str, SourceInfo] = field(default_factory=dict)
+    targets: dict[str, TargetInfo] = field(default_factory=dict)
+    routes: dict[str, RouteInfo] = field(default_factory=dict)
+    routes_by_source: dict[str, list[RouteInfo]] = field(default_factory=dict)
+    loaded_at: float = 0.0
+
+
+def target_config(kind: str, config: dict[str, Any], secrets: dict[str, Any]) -> TargetConfig:
+    target = get_target(kind)
+    if target is None:
+        raise ValueError(f"unknown target kind {kind!r}")
+    return target.Config.model_validate({**config, **secrets})
+
+
+class ConfigCache:
+    def __init__(self, engine: AsyncEngine, box: SecretBox, connectors: ConnectorCatalogue,
+                 ttl: float = 2.0) -> None:
+        self._engine = engine
+        self._box = box
+        self._connectors = connectors
+        self._builtin_ids = {c.id for c in connectors.all()}
+        self._ttl = ttl
+        self._snap = _Snapshot()
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        self._snap.loaded_at = 0.0
+
+    async def _fresh(self, force: bool = False) -> _Snapshot:
+        snap = self._snap
+        if not force and time.monotonic() - snap.loaded_at < self._ttl:
+            return snap
+        async with self._lock:
+            if self._snap is not snap and time.monotonic() - self._snap.loaded_at < self._ttl:
+                return self._snap
+            self._snap = await self._load()
+            return self._snap
+
+    async def _load(self) -> _Snapshot:
+        snap = _Snapshot()
+        async with self._engine.connect() as conn:
+            for row in (await conn.execute(sa.select(t.custom_connectors))).mappings():
+                if row["id"] not in self._builtin_ids:
+                    self._connectors.add_custom(row["spec"])
+            for row in (await conn.execute(sa.select(t.sources))).mappings():
+                secret = self._box.open(row["secret_enc"]) if row["secret_enc"] else None
+                snap.sources[row["id"]] = SourceInfo(row["id"], row["connector"], row["name"], secret,
+                                                     row["settings"] or {}, row["enabled"])
+            for row in (await conn.execute(sa.select(t.targets))).mappings():
+                try:
+                    cfg = target_config(row["kind"], row["config"], self._box.open_json(row["secrets_enc"]))
+                except ValueError:
+                    continue
+                snap.targets[row["id"]] = TargetInfo(row["id"], row["kind"], row["name"], cfg,
+                                                     row["retry_schedule"], row["rate_limit_per_second"],
+                                                     row["enabled"])
+            for row in (await conn.execute(sa.select(t.routes).order_by(t.routes.c.id))).mappings():
+                route = RouteInfo(row["id"], row["source_id"], row["target_id"], list(row["events"]),
+                                  row["mapping"], row["enabled"])
+                snap.routes[route.id] = route
+                snap.routes_by_source.setdefault(route.source_id, []).append(route)
+        snap.loaded_at = time.monotonic()
+        return snap
+
+    async def refresh_if_stale(self) -> None:
+        await self._fresh()
+
+    async def source(self, source_id: str) -> SourceInfo | None:
+        snap = await self._fresh()
+        found = snap.sources.get(source_id)
+        if found is None and time.monotonic() - snap.loaded_at > 0.5:  # created meanwhile elsewhere?
+            found = (await self._fresh(force=True)).sources.get(source_id)
+        return found
+
+    async def routes_for(self, source_id: str, event_type: str) -> list[RouteInfo]:
+        snap = await self._fresh()
+        return [r for r in snap.routes_by_source.get(source_id, ()) if r.matches(event_type)]
+
+    async def route(self, route_id: str) -> RouteInfo | None:
+        return (await self._fresh()).routes.get(route_id)
+
+    async def target(self, target_id: str) -> TargetInfo | None:
+        return (await self._fresh()).targets.get(target_id)

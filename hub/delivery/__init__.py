@@ -1,0 +1,1 @@
+"""Delivery: claim due deliveries from the database, send them, record every attempt."""

@@ -1,0 +1,94 @@
+"""The in-process worker of the embedded default: polls the database, woken early by ingest."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from hub.delivery.claim import claim_due, next_due_at
+from hub.delivery.engine import process_batch
+from hub.runtime import Runtime
+
+log = logging.getLogger("hub.worker")
+MAX_BATCH = 50
+
+
+class EmbeddedWorker:
+    """Claims due deliveries while it has free slots and processes them in background tasks."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._wake = asyncio.Event()
+        self._active = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._runner: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def notify(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._runner = asyncio.create_task(self._run(), name="hub-embedded-worker")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._runner:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=self.rt.settings.delivery_timeout + 1)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()  # before claiming, so a notify during the claim is not lost
+            try:
+                claimed = await self._claim()
+            except Exception:
+                log.exception("claiming deliveries failed; retrying shortly")
+                await asyncio.sleep(1)
+                continue
+            if claimed:
+                continue
+            await self._sleep()
+
+    async def _claim(self) -> int:
+        concurrency = self.rt.settings.worker_concurrency
+        free = concurrency - self._active
+        if free <= 0:
+            return 0
+        now = time.time()
+        ids = await claim_due(self.rt.engine, min(free, MAX_BATCH), now + self.rt.settings.delivery_lease, now)
+        if ids:
+            self._active += len(ids)
+            task = asyncio.create_task(self._process(ids))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(ids)
+
+    async def _process(self, ids: list[str]) -> None:
+        try:
+            await process_batch(self.rt, ids)
+        except Exception:
+            log.exception("processing a batch failed; its leases will expire and it will be retried")
+        finally:
+            self._active -= len(ids)
+            self._wake.set()
+
+    async def _sleep(self) -> None:
+        timeout = self.rt.settings.poll_interval
+        if self._active < self.rt.settings.worker_concurrency:
+            try:
+                async with self.rt.engine.connect() as conn:
+                    due = await next_due_at(conn)
+            except Exception:
+                due = None
+            # a due time already past means the delivery waits behind an earlier one of its thread:
+            # the end of that one wakes us.
+            if due is not None and due > time.time():
+                timeout = min(timeout, due - time.time())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=max(timeout, 0.005))

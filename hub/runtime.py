@@ -1,0 +1,61 @@
+"""Everything a process needs at run time, built once from the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.config import Settings
+from hub.config_cache import ConfigCache
+from hub.connectors.catalogue import ConnectorCatalogue, builtin_catalogue
+from hub.crypto import SecretBox, secret_box_for
+from hub.db.engine import create_engine
+from hub.mapping.catalogue import MappingCatalogue, builtin_mappings
+from hub.metrics import Metrics
+
+
+class Dispatcher(Protocol):
+    """Tells the executors that deliveries are due. The database decides what; this only wakes them."""
+
+    async def notify(self) -> None: ...
+
+
+class NullDispatcher:
+    async def notify(self) -> None:
+        return None
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    box: SecretBox
+    connectors: ConnectorCatalogue
+    mappings: MappingCatalogue
+    cache: ConfigCache
+    http: httpx.AsyncClient
+    metrics: Metrics = field(default_factory=Metrics)
+    dispatcher: Dispatcher = field(default_factory=NullDispatcher)
+    readiness_probes: dict[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
+    closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.engine.dispose()
+
+
+def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Runtime:
+    """Build the runtime; ``transport`` lets tests swap the outbound HTTP transport."""
+    box = secret_box_for(settings)
+    engine = create_engine(settings)
+    connectors = builtin_catalogue(settings.connectors_dir)
+    mappings = builtin_mappings(settings.mappings_dir)
+    limits = httpx.Limits(max_connections=settings.worker_concurrency * 2, max_keepalive_connections=100)
+    http = httpx.AsyncClient(transport=transport, limits=limits, follow_redirects=False,
+                             timeout=settings.delivery_timeout)
+    cache = ConfigCache(engine, box, connectors)
+    return Runtime(settings, engine, box, connectors, mappings, cache, http)

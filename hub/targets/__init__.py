@@ -1,0 +1,1 @@
+"""Targets: one module per RSE / chat surface, each rendering the canonical Post."""
