@@ -41,8 +41,9 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
-        return JSONResponse(HubError(422, "invalid_request", "the request does not validate",
-                                     errors=errors).body(), status_code=422)
+        return JSONResponse(
+            HubError(422, "invalid_request", "the request does not validate", errors=errors).body(), status_code=422
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -52,8 +53,9 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
-        return JSONResponse(HubError(500, "internal_error", "internal error; see the server log").body(),
-                            status_code=500)
+        return JSONResponse(
+            HubError(500, "internal_error", "internal error; see the server log").body(), status_code=500
+        )
 
 
 async def start_runtime(rt: Runtime) -> EmbeddedWorker | None:

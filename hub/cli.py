@@ -28,8 +28,10 @@ def _settings() -> Settings:
 
 
 @app.command()
-def serve(host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="TCP port.")] = 8000) -> None:
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
     """Run the API (and, on the embedded default, the delivery worker) in one process."""
     import uvicorn
 
@@ -38,8 +40,9 @@ def serve(host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_json)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=10)
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10
+    )
 
 
 @app.command()
@@ -64,13 +67,14 @@ def migrate() -> None:
 def openapi_document() -> str:
     from hub.app import create_app
 
-    spec = create_app(Settings(_env_file=None)).openapi()  # type: ignore[call-arg]
+    spec = create_app(Settings(_env_file=None)).openapi()
     return json.dumps(spec, indent=2, ensure_ascii=False) + "\n"
 
 
 @app.command()
-def openapi(output: Annotated[Path, typer.Option(help="Where to write the spec.")] = Path("openapi/openapi.json")
-            ) -> None:
+def openapi(
+    output: Annotated[Path, typer.Option(help="Where to write the spec.")] = Path("openapi/openapi.json"),
+) -> None:
     """Write the OpenAPI spec of the API (committed under openapi/)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(openapi_document())

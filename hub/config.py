@@ -20,17 +20,24 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy async URL; default: SQLite in the data dir.")
     redis_url: str = Field("", description="redis://… enables scaled mode (arq workers); empty = embedded.")
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Largest accepted webhook body.")
-    secret_key: str = Field("", description="Key that encrypts secrets at rest; generated in the data dir "
-                            "on the embedded default when empty.")
+    secret_key: str = Field(
+        "",
+        description="Key that encrypts secrets at rest; generated in the data dir on the embedded default when empty.",
+    )
     bootstrap_admin_key: str = Field("", description="Creates this admin API key when no key exists yet.")
     public_url: str = Field("", description="Base URL used to build ingest URLs, e.g. https://hub.example.com")
     auto_migrate: bool = Field(True, description="Apply database migrations when `hub serve` starts.")
-    embedded_worker: bool = Field(True, description="Run the delivery worker inside `hub serve` "
-                                  "(always off in scaled mode).")
+    embedded_worker: bool = Field(
+        True, description="Run the delivery worker inside `hub serve` (always off in scaled mode)."
+    )
     worker_concurrency: int = Field(32, gt=0, le=1000, description="Deliveries sent at once per worker.")
     delivery_timeout: float = Field(15.0, gt=0, description="Seconds before an outbound request times out.")
-    delivery_lease: float = Field(60.0, gt=0, description="Seconds a claimed delivery stays reserved "
-                                  "before another worker may take it over (crash recovery).")
+    delivery_lease: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a claimed delivery stays reserved "
+        "before another worker may take it over (crash recovery).",
+    )
     poll_interval: float = Field(1.0, gt=0, description="Longest wait between two looks for due deliveries.")
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="Structured JSON logs.")

@@ -73,8 +73,7 @@ def target_config(kind: str, config: dict[str, Any], secrets: dict[str, Any]) ->
 
 
 class ConfigCache:
-    def __init__(self, engine: AsyncEngine, box: SecretBox, connectors: ConnectorCatalogue,
-                 ttl: float = 2.0) -> None:
+    def __init__(self, engine: AsyncEngine, box: SecretBox, connectors: ConnectorCatalogue, ttl: float = 2.0) -> None:
         self._engine = engine
         self._box = box
         self._connectors = connectors
@@ -104,19 +103,27 @@ class ConfigCache:
                     self._connectors.add_custom(row["spec"])
             for row in (await conn.execute(sa.select(t.sources))).mappings():
                 secret = self._box.open(row["secret_enc"]) if row["secret_enc"] else None
-                snap.sources[row["id"]] = SourceInfo(row["id"], row["connector"], row["name"], secret,
-                                                     row["settings"] or {}, row["enabled"])
+                snap.sources[row["id"]] = SourceInfo(
+                    row["id"], row["connector"], row["name"], secret, row["settings"] or {}, row["enabled"]
+                )
             for row in (await conn.execute(sa.select(t.targets))).mappings():
                 try:
                     cfg = target_config(row["kind"], row["config"], self._box.open_json(row["secrets_enc"]))
                 except ValueError:
                     continue
-                snap.targets[row["id"]] = TargetInfo(row["id"], row["kind"], row["name"], cfg,
-                                                     row["retry_schedule"], row["rate_limit_per_second"],
-                                                     row["enabled"])
+                snap.targets[row["id"]] = TargetInfo(
+                    row["id"],
+                    row["kind"],
+                    row["name"],
+                    cfg,
+                    row["retry_schedule"],
+                    row["rate_limit_per_second"],
+                    row["enabled"],
+                )
             for row in (await conn.execute(sa.select(t.routes).order_by(t.routes.c.id))).mappings():
-                route = RouteInfo(row["id"], row["source_id"], row["target_id"], list(row["events"]),
-                                  row["mapping"], row["enabled"])
+                route = RouteInfo(
+                    row["id"], row["source_id"], row["target_id"], list(row["events"]), row["mapping"], row["enabled"]
+                )
                 snap.routes[route.id] = route
                 snap.routes_by_source.setdefault(route.source_id, []).append(route)
         snap.loaded_at = time.monotonic()

@@ -16,20 +16,29 @@ class _HasOutcome(Protocol):
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.events_received = Counter("hub_events_received", "Webhooks accepted and stored",
-                                       ["connector"], registry=self.registry)
-        self.events_rejected = Counter("hub_events_rejected", "Webhooks refused, by cause",
-                                       ["cause"], registry=self.registry)
-        self.events_duplicate = Counter("hub_events_duplicate", "Webhooks recognised as repeats",
-                                        registry=self.registry)
-        self.deliveries = Counter("hub_deliveries", "Delivery attempts by outcome", ["outcome"],
-                                  registry=self.registry)
+        self.events_received = Counter(
+            "hub_events_received", "Webhooks accepted and stored", ["connector"], registry=self.registry
+        )
+        self.events_rejected = Counter(
+            "hub_events_rejected", "Webhooks refused, by cause", ["cause"], registry=self.registry
+        )
+        self.events_duplicate = Counter(
+            "hub_events_duplicate", "Webhooks recognised as repeats", registry=self.registry
+        )
+        self.deliveries = Counter("hub_deliveries", "Delivery attempts by outcome", ["outcome"], registry=self.registry)
         self.attempt_latency = Histogram(
-            "hub_attempt_latency_seconds", "Latency of one delivery attempt", registry=self.registry,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+            "hub_attempt_latency_seconds",
+            "Latency of one delivery attempt",
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
         self.queue_depth = Gauge("hub_queue_depth", "Deliveries pending or being sent", registry=self.registry)
-        self.breaker_open = Gauge("hub_breaker_open", "1 when a target's circuit breaker is not closed",
-                                  ["target_id", "state"], registry=self.registry)
+        self.breaker_open = Gauge(
+            "hub_breaker_open",
+            "1 when a target's circuit breaker is not closed",
+            ["target_id", "state"],
+            registry=self.registry,
+        )
 
     def record(self, outcomes: Iterable[_HasOutcome]) -> None:
         for o in outcomes:

@@ -55,7 +55,8 @@ def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None
     connectors = builtin_catalogue(settings.connectors_dir)
     mappings = builtin_mappings(settings.mappings_dir)
     limits = httpx.Limits(max_connections=settings.worker_concurrency * 2, max_keepalive_connections=100)
-    http = httpx.AsyncClient(transport=transport, limits=limits, follow_redirects=False,
-                             timeout=settings.delivery_timeout)
+    http = httpx.AsyncClient(
+        transport=transport, limits=limits, follow_redirects=False, timeout=settings.delivery_timeout
+    )
     cache = ConfigCache(engine, box, connectors)
     return Runtime(settings, engine, box, connectors, mappings, cache, http)

@@ -37,8 +37,15 @@ class InboxPost(BaseModel):
 
 
 def _connector_out(spec: ConnectorSpec, custom: bool) -> ConnectorOut:
-    return ConnectorOut(id=spec.id, title=spec.title, description=spec.description, docs=spec.docs,
-                        events=spec.events, settings_schema=spec.settings_schema, custom=custom)
+    return ConnectorOut(
+        id=spec.id,
+        title=spec.title,
+        description=spec.description,
+        docs=spec.docs,
+        events=spec.events,
+        settings_schema=spec.settings_schema,
+        custom=custom,
+    )
 
 
 async def _custom_ids(rt: Any) -> set[str]:
@@ -61,8 +68,12 @@ async def get_connector(connector_id: str, rt: RuntimeDep, _: ReadKey) -> Connec
     return spec
 
 
-@router.post("/connectors", status_code=201, response_model=ConnectorOut,
-             summary="Register a custom connector from a spec (same format as connectors/*.yaml)")
+@router.post(
+    "/connectors",
+    status_code=201,
+    response_model=ConnectorOut,
+    summary="Register a custom connector from a spec (same format as connectors/*.yaml)",
+)
 async def create_connector(body: dict[str, Any], rt: RuntimeDep, _: AdminKey) -> ConnectorOut:
     try:
         spec = ConnectorSpec.model_validate(body)
@@ -95,12 +106,22 @@ async def list_mappings(rt: RuntimeDep, _: ReadKey) -> list[str]:
 
 
 @router.get("/inbox", response_model=list[InboxPost], summary="Posts delivered to inbox targets, newest first")
-async def inbox(rt: RuntimeDep, _: ReadKey, target_id: str | None = None,
-                limit: int = Query(50, ge=1, le=500)) -> list[InboxPost]:
+async def inbox(
+    rt: RuntimeDep, _: ReadKey, target_id: str | None = None, limit: int = Query(50, ge=1, le=500)
+) -> list[InboxPost]:
     stmt = sa.select(t.inbox_posts).order_by(t.inbox_posts.c.id.desc()).limit(limit)
     if target_id:
         stmt = stmt.where(t.inbox_posts.c.target_id == target_id)
     async with rt.engine.connect() as conn:
         rows = (await conn.execute(stmt)).mappings().all()
-    return [InboxPost(id=r["id"], target_id=r["target_id"], delivery_id=r["delivery_id"], event_id=r["event_id"],
-                      created_at=iso(r["created_at"]), post=Post.model_validate(r["post"])) for r in rows]
+    return [
+        InboxPost(
+            id=r["id"],
+            target_id=r["target_id"],
+            delivery_id=r["delivery_id"],
+            event_id=r["event_id"],
+            created_at=iso(r["created_at"]),
+            post=Post.model_validate(r["post"]),
+        )
+        for r in rows
+    ]

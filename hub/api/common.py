@@ -35,14 +35,18 @@ def iso(ts: float | None) -> str | None:
 def require(scope: str) -> Callable[..., Awaitable[str]]:
     """A dependency that admits keys holding ``scope`` (admin implies read); returns the key id."""
 
-    async def check(request: Request,
-                    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    async def check(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
         if creds is None or not creds.credentials:
             raise HubError(401, "unauthorized", "an API key is required: Authorization: Bearer <key>")
         rt = runtime(request)
         async with rt.engine.connect() as conn:
-            row = (await conn.execute(sa.select(t.api_keys.c.id, t.api_keys.c.scope).where(
-                t.api_keys.c.key_hash == hash_api_key(creds.credentials)))).first()
+            row = (
+                await conn.execute(
+                    sa.select(t.api_keys.c.id, t.api_keys.c.scope).where(
+                        t.api_keys.c.key_hash == hash_api_key(creds.credentials)
+                    )
+                )
+            ).first()
         if row is None:
             raise HubError(401, "unauthorized", "unknown API key")
         if scope == "admin" and row.scope != "admin":

@@ -68,17 +68,33 @@ class EventDetail(EventOut):
 
 def delivery_out(r: Any) -> DeliveryOut:
     pending = r["status"] in ("pending", "sending")
-    return DeliveryOut(id=r["id"], event_id=r["event_id"], route_id=r["route_id"], target_id=r["target_id"],
-                       status=r["status"], attempts=r["attempts"],
-                       next_attempt_at=iso(r["next_attempt_at"]) if pending else None,
-                       last_error=r["last_error"], last_status_code=r["last_status_code"], idempotency_key=r["id"],
-                       created_at=iso(r["created_at"]), delivered_at=iso(r["delivered_at"]))
+    return DeliveryOut(
+        id=r["id"],
+        event_id=r["event_id"],
+        route_id=r["route_id"],
+        target_id=r["target_id"],
+        status=r["status"],
+        attempts=r["attempts"],
+        next_attempt_at=iso(r["next_attempt_at"]) if pending else None,
+        last_error=r["last_error"],
+        last_status_code=r["last_status_code"],
+        idempotency_key=r["id"],
+        created_at=iso(r["created_at"]),
+        delivered_at=iso(r["delivered_at"]),
+    )
 
 
 def _attempt_out(a: Any) -> AttemptOut:
-    return AttemptOut(id=a["id"], number=a["number"], started_at=iso(a["started_at"]), latency_ms=a["latency_ms"],
-                      outcome=a["outcome"], status_code=a["status_code"], error=a["error"],
-                      response_excerpt=a["response_excerpt"])
+    return AttemptOut(
+        id=a["id"],
+        number=a["number"],
+        started_at=iso(a["started_at"]),
+        latency_ms=a["latency_ms"],
+        outcome=a["outcome"],
+        status_code=a["status_code"],
+        error=a["error"],
+        response_excerpt=a["response_excerpt"],
+    )
 
 
 def _status_filter(status: str) -> Any:
@@ -90,8 +106,9 @@ def _status_filter(status: str) -> Any:
         return sa.exists().where(of_event, d.c.status.in_(("pending", "sending")))
     if status == "failed":
         return sa.exists().where(of_event, d.c.status.in_(("dead", "failed")))
-    return sa.and_(t.events.c.status == "routed",
-                   ~sa.exists().where(of_event, d.c.status.notin_(("delivered", "skipped"))))
+    return sa.and_(
+        t.events.c.status == "routed", ~sa.exists().where(of_event, d.c.status.notin_(("delivered", "skipped")))
+    )
 
 
 def _effective_status(stored: str, statuses: set[str]) -> str:
@@ -105,13 +122,23 @@ def _effective_status(stored: str, statuses: set[str]) -> str:
 
 
 @router.get("/events", response_model=list[EventOut], summary="List events, newest first")
-async def list_events(rt: RuntimeDep, _: ReadKey, source_id: str | None = None, type: str | None = None,
-                      status: EventStatus | None = None, before: str | None = Query(None, description="An event "
-                      "id: list events older than it (pagination)"), limit: int = Query(50, ge=1, le=500)
-                      ) -> list[EventOut]:
+async def list_events(
+    rt: RuntimeDep,
+    _: ReadKey,
+    source_id: str | None = None,
+    type: str | None = None,
+    status: EventStatus | None = None,
+    before: str | None = Query(None, description="An event id: list events older than it (pagination)"),
+    limit: int = Query(50, ge=1, le=500),
+) -> list[EventOut]:
     e = t.events
-    stmt = sa.select(e.c.id, e.c.source_id, e.c.connector, e.c.type, e.c.dedup_key, e.c.subject, e.c.status,
-                     e.c.received_at).order_by(e.c.id.desc()).limit(limit)
+    stmt = (
+        sa.select(
+            e.c.id, e.c.source_id, e.c.connector, e.c.type, e.c.dedup_key, e.c.subject, e.c.status, e.c.received_at
+        )
+        .order_by(e.c.id.desc())
+        .limit(limit)
+    )
     if source_id:
         stmt = stmt.where(e.c.source_id == source_id)
     if type:
@@ -128,10 +155,19 @@ async def list_events(rt: RuntimeDep, _: ReadKey, source_id: str | None = None, 
             q = sa.select(t.deliveries.c.event_id, t.deliveries.c.status).where(t.deliveries.c.event_id.in_(ids))
             for ev_id, st in await conn.execute(q):
                 by_event.setdefault(ev_id, set()).add(st)
-    return [EventOut(id=r["id"], source_id=r["source_id"], connector=r["connector"], type=r["type"],
-                     dedup_key=r["dedup_key"], subject=r["subject"],
-                     status=_effective_status(r["status"], by_event.get(r["id"], set())),
-                     received_at=iso(r["received_at"])) for r in rows]
+    return [
+        EventOut(
+            id=r["id"],
+            source_id=r["source_id"],
+            connector=r["connector"],
+            type=r["type"],
+            dedup_key=r["dedup_key"],
+            subject=r["subject"],
+            status=_effective_status(r["status"], by_event.get(r["id"], set())),
+            received_at=iso(r["received_at"]),
+        )
+        for r in rows
+    ]
 
 
 @router.get("/events/{event_id}", response_model=EventDetail, summary="An event with its deliveries and attempts")
@@ -140,30 +176,64 @@ async def get_event(event_id: str, rt: RuntimeDep, _: ReadKey) -> EventDetail:
         ev = (await conn.execute(sa.select(t.events).where(t.events.c.id == event_id))).mappings().first()
         if ev is None:
             raise not_found("event", event_id)
-        dels = (await conn.execute(sa.select(t.deliveries).where(t.deliveries.c.event_id == event_id)
-                                   .order_by(t.deliveries.c.id))).mappings().all()
-        atts = (await conn.execute(sa.select(t.attempts).where(
-            t.attempts.c.delivery_id.in_([d["id"] for d in dels])).order_by(t.attempts.c.id))).mappings().all()
+        dels = (
+            (
+                await conn.execute(
+                    sa.select(t.deliveries).where(t.deliveries.c.event_id == event_id).order_by(t.deliveries.c.id)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        atts = (
+            (
+                await conn.execute(
+                    sa.select(t.attempts)
+                    .where(t.attempts.c.delivery_id.in_([d["id"] for d in dels]))
+                    .order_by(t.attempts.c.id)
+                )
+            )
+            .mappings()
+            .all()
+        )
     try:
         payload: Any = json.loads(ev["body"])
     except ValueError:
         payload = ev["body"].decode("utf-8", "replace")
-    details = [DeliveryDetail(**delivery_out(d).model_dump(),
-                              attempt_log=[_attempt_out(a) for a in atts if a["delivery_id"] == d["id"]])
-               for d in dels]
-    return EventDetail(id=ev["id"], source_id=ev["source_id"], connector=ev["connector"], type=ev["type"],
-                       dedup_key=ev["dedup_key"], subject=ev["subject"],
-                       status=_effective_status(ev["status"], {d["status"] for d in dels}),
-                       received_at=iso(ev["received_at"]), headers=ev["headers"], payload=payload,
-                       deliveries=details)
+    details = [
+        DeliveryDetail(
+            **delivery_out(d).model_dump(), attempt_log=[_attempt_out(a) for a in atts if a["delivery_id"] == d["id"]]
+        )
+        for d in dels
+    ]
+    return EventDetail(
+        id=ev["id"],
+        source_id=ev["source_id"],
+        connector=ev["connector"],
+        type=ev["type"],
+        dedup_key=ev["dedup_key"],
+        subject=ev["subject"],
+        status=_effective_status(ev["status"], {d["status"] for d in dels}),
+        received_at=iso(ev["received_at"]),
+        headers=ev["headers"],
+        payload=payload,
+        deliveries=details,
+    )
 
 
-@router.post("/events/{event_id}/replay", status_code=202, response_model=list[DeliveryOut],
-             summary="Deliver an event again through the routes that match it now")
+@router.post(
+    "/events/{event_id}/replay",
+    status_code=202,
+    response_model=list[DeliveryOut],
+    summary="Deliver an event again through the routes that match it now",
+)
 async def replay_event(event_id: str, rt: RuntimeDep, _: AdminKey) -> list[DeliveryOut]:
     async with rt.engine.connect() as conn:
-        ev = (await conn.execute(sa.select(t.events.c.source_id, t.events.c.type, t.events.c.subject)
-                                 .where(t.events.c.id == event_id))).first()
+        ev = (
+            await conn.execute(
+                sa.select(t.events.c.source_id, t.events.c.type, t.events.c.subject).where(t.events.c.id == event_id)
+            )
+        ).first()
     if ev is None:
         raise not_found("event", event_id)
     routes = await rt.cache.routes_for(ev.source_id, ev.type)
@@ -178,9 +248,15 @@ async def replay_event(event_id: str, rt: RuntimeDep, _: AdminKey) -> list[Deliv
 
 
 @router.get("/deliveries", response_model=list[DeliveryOut], summary="List deliveries, newest first")
-async def list_deliveries(rt: RuntimeDep, _: ReadKey, status: DeliveryStatus | None = None,
-                          target_id: str | None = None, event_id: str | None = None,
-                          before: str | None = None, limit: int = Query(50, ge=1, le=500)) -> list[DeliveryOut]:
+async def list_deliveries(
+    rt: RuntimeDep,
+    _: ReadKey,
+    status: DeliveryStatus | None = None,
+    target_id: str | None = None,
+    event_id: str | None = None,
+    before: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+) -> list[DeliveryOut]:
     d = t.deliveries
     stmt = sa.select(d).order_by(d.c.id.desc()).limit(limit)
     for col, value in ((d.c.status, status), (d.c.target_id, target_id), (d.c.event_id, event_id)):
@@ -198,19 +274,33 @@ async def get_delivery(delivery_id: str, rt: RuntimeDep, _: ReadKey) -> Delivery
         row = (await conn.execute(sa.select(t.deliveries).where(t.deliveries.c.id == delivery_id))).mappings().first()
         if row is None:
             raise not_found("delivery", delivery_id)
-        atts = (await conn.execute(sa.select(t.attempts).where(t.attempts.c.delivery_id == delivery_id)
-                                   .order_by(t.attempts.c.id))).mappings().all()
+        atts = (
+            (
+                await conn.execute(
+                    sa.select(t.attempts).where(t.attempts.c.delivery_id == delivery_id).order_by(t.attempts.c.id)
+                )
+            )
+            .mappings()
+            .all()
+        )
     return DeliveryDetail(**delivery_out(row).model_dump(), attempt_log=[_attempt_out(a) for a in atts])
 
 
-@router.post("/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryOut,
-             summary="Send a dead, failed or skipped delivery again now")
+@router.post(
+    "/deliveries/{delivery_id}/retry",
+    status_code=202,
+    response_model=DeliveryOut,
+    summary="Send a dead, failed or skipped delivery again now",
+)
 async def retry_delivery(delivery_id: str, rt: RuntimeDep, _: AdminKey) -> DeliveryOut:
     d = t.deliveries
     ts = now()
     async with rt.engine.begin() as conn:
-        res = await conn.execute(sa.update(d).where(d.c.id == delivery_id, d.c.status.in_(
-            ("dead", "failed", "skipped", "pending"))).values(status="pending", next_attempt_at=ts, updated_at=ts))
+        res = await conn.execute(
+            sa.update(d)
+            .where(d.c.id == delivery_id, d.c.status.in_(("dead", "failed", "skipped", "pending")))
+            .values(status="pending", next_attempt_at=ts, updated_at=ts)
+        )
         row = (await conn.execute(sa.select(d).where(d.c.id == delivery_id))).mappings().first()
     if row is None:
         raise not_found("delivery", delivery_id)

@@ -34,14 +34,17 @@ async def readyz(rt: RuntimeDep) -> JSONResponse:
         except Exception as exc:
             checks[name] = f"error: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(rt: RuntimeDep) -> Response:
     d = t.deliveries
     async with rt.engine.connect() as conn:
-        depth = await conn.scalar(sa.select(sa.func.count()).select_from(d).where(d.c.status.in_(("pending", "sending"))))
+        depth = await conn.scalar(
+            sa.select(sa.func.count()).select_from(d).where(d.c.status.in_(("pending", "sending")))
+        )
     rt.metrics.queue_depth.set(depth or 0)
     return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -18,11 +18,29 @@ _PLACEHOLDER_URL = "https://example.invalid/hook"
 
 
 class PreviewIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "connector": "github", "event_type": "issues.opened", "target_kind": "talkspirit",
-        "payload": {"action": "opened", "issue": {"number": 1347, "title": "Found a bug",
-                    "html_url": "https://github.com/octocat/Hello-World/issues/1347", "body": "It breaks."},
-                    "repository": {"full_name": "octocat/Hello-World"}, "sender": {"login": "octocat"}}}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "connector": "github",
+                    "event_type": "issues.opened",
+                    "target_kind": "talkspirit",
+                    "payload": {
+                        "action": "opened",
+                        "issue": {
+                            "number": 1347,
+                            "title": "Found a bug",
+                            "html_url": "https://github.com/octocat/Hello-World/issues/1347",
+                            "body": "It breaks.",
+                        },
+                        "repository": {"full_name": "octocat/Hello-World"},
+                        "sender": {"login": "octocat"},
+                    },
+                }
+            ]
+        },
+    )
     connector: str
     event_type: str
     payload: Any
@@ -51,10 +69,18 @@ async def preview(body: PreviewIn, rt: RuntimeDep, _: ReadKey) -> PreviewOut:
         config = target.Config.model_validate(settings)
     except ValidationError as exc:
         raise invalid(f"invalid {body.target_kind} settings: {exc.errors()[0]['msg']}") from None
-    context = {"payload": body.payload,
-               "event": {"id": "evt_preview", "type": body.event_type, "source_id": "src_preview",
-                         "connector": body.connector, "subject": None, "received_at": 0},
-               "source": {"id": "src_preview", "name": "preview"}}
+    context = {
+        "payload": body.payload,
+        "event": {
+            "id": "evt_preview",
+            "type": body.event_type,
+            "source_id": "src_preview",
+            "connector": body.connector,
+            "subject": None,
+            "received_at": 0,
+        },
+        "source": {"id": "src_preview", "name": "preview"},
+    }
     try:
         mapping = rt.mappings.resolve(body.connector, body.event_type, body.mapping)
         if not applies(mapping, context):

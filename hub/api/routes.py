@@ -18,13 +18,20 @@ from hub.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/routes", tags=["routes"])
 
-MappingField = Field(None, description="A mapping file name (e.g. 'issues.opened'), an inline mapping "
-                     "({post: {title: …}}), or omitted for the connector's default per event type.")
+MappingField = Field(
+    None,
+    description="A mapping file name (e.g. 'issues.opened'), an inline mapping "
+    "({post: {title: …}}), or omitted for the connector's default per event type.",
+)
 
 
 class RouteCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"source_id": "src_…", "target_id": "tgt_…", "events": ["issues.opened", "pull_request.*"]}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"source_id": "src_…", "target_id": "tgt_…", "events": ["issues.opened", "pull_request.*"]}]
+        },
+    )
     source_id: str
     target_id: str
     events: list[str] = Field(min_length=1, description="Event types; shell-style wildcards allowed.")
@@ -51,17 +58,27 @@ class RouteOut(BaseModel):
 
 
 def _out(row: Any) -> RouteOut:
-    return RouteOut(id=row["id"], source_id=row["source_id"], target_id=row["target_id"], events=row["events"],
-                    mapping=row["mapping"], enabled=row["enabled"], created_at=iso(row["created_at"]),
-                    updated_at=iso(row["updated_at"]))
+    return RouteOut(
+        id=row["id"],
+        source_id=row["source_id"],
+        target_id=row["target_id"],
+        events=row["events"],
+        mapping=row["mapping"],
+        enabled=row["enabled"],
+        created_at=iso(row["created_at"]),
+        updated_at=iso(row["updated_at"]),
+    )
 
 
 async def _check_mapping(rt: Runtime, connector: str, mapping: str | dict[str, Any] | None) -> None:
     try:
         if isinstance(mapping, dict):
             parse_inline(mapping)
-        elif isinstance(mapping, str) and rt.mappings.get(f"{connector}/{mapping}") is None \
-                and rt.mappings.get(mapping) is None:
+        elif (
+            isinstance(mapping, str)
+            and rt.mappings.get(f"{connector}/{mapping}") is None
+            and rt.mappings.get(mapping) is None
+        ):
             raise MappingError(f"no mapping named {mapping!r}; known: {', '.join(rt.mappings.names())}")
     except MappingError as exc:
         raise invalid(str(exc), field="mapping") from None
@@ -81,8 +98,16 @@ async def create_route(body: RouteCreate, rt: RuntimeDep, _: AdminKey) -> RouteO
         raise invalid(f"no target {body.target_id!r}", field="target_id")
     await _check_mapping(rt, source["connector"], body.mapping)
     ts = now()
-    row = {"id": new_id("rte"), "source_id": body.source_id, "target_id": body.target_id, "events": body.events,
-           "mapping": body.mapping, "enabled": body.enabled, "created_at": ts, "updated_at": ts}
+    row = {
+        "id": new_id("rte"),
+        "source_id": body.source_id,
+        "target_id": body.target_id,
+        "events": body.events,
+        "mapping": body.mapping,
+        "enabled": body.enabled,
+        "created_at": ts,
+        "updated_at": ts,
+    }
     async with rt.engine.begin() as conn:
         await conn.execute(t.routes.insert().values(**row))
     rt.cache.invalidate()

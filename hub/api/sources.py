@@ -19,8 +19,12 @@ router = APIRouter(prefix="/api/v1/sources", tags=["sources"])
 
 
 class SourceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"connector": "github", "name": "acme org", "secret": "It's a Secret to Everybody"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"connector": "github", "name": "acme org", "secret": "It's a Secret to Everybody"}]
+        },
+    )
     connector: str = Field(description="A connector id from GET /api/v1/connectors.")
     name: str = Field(min_length=1, max_length=200)
     secret: str | None = Field(None, description="Write-only; encrypted at rest, never returned.")
@@ -54,10 +58,17 @@ def ingest_url(rt: Runtime, request: Request, source_id: str) -> str:
 
 
 def _out(rt: Runtime, request: Request, row: Any) -> SourceOut:
-    return SourceOut(id=row["id"], connector=row["connector"], name=row["name"], settings=row["settings"] or {},
-                     enabled=row["enabled"], has_secret=bool(row["secret_enc"]),
-                     ingest_url=ingest_url(rt, request, row["id"]),
-                     created_at=iso(row["created_at"]), updated_at=iso(row["updated_at"]))
+    return SourceOut(
+        id=row["id"],
+        connector=row["connector"],
+        name=row["name"],
+        settings=row["settings"] or {},
+        enabled=row["enabled"],
+        has_secret=bool(row["secret_enc"]),
+        ingest_url=ingest_url(rt, request, row["id"]),
+        created_at=iso(row["created_at"]),
+        updated_at=iso(row["updated_at"]),
+    )
 
 
 def _validate(rt: Runtime, connector: str, secret: str | None, settings: dict[str, Any]) -> None:
@@ -89,9 +100,16 @@ async def _get_row(rt: Runtime, source_id: str) -> Any:
 async def create_source(body: SourceCreate, request: Request, rt: RuntimeDep, _: AdminKey) -> SourceOut:
     _validate(rt, body.connector, body.secret, body.settings)
     ts = now()
-    row = {"id": new_id("src"), "connector": body.connector, "name": body.name,
-           "secret_enc": rt.box.seal(body.secret) if body.secret else None, "settings": body.settings,
-           "enabled": body.enabled, "created_at": ts, "updated_at": ts}
+    row = {
+        "id": new_id("src"),
+        "connector": body.connector,
+        "name": body.name,
+        "secret_enc": rt.box.seal(body.secret) if body.secret else None,
+        "settings": body.settings,
+        "enabled": body.enabled,
+        "created_at": ts,
+        "updated_at": ts,
+    }
     async with rt.engine.begin() as conn:
         await conn.execute(t.sources.insert().values(**row))
     rt.cache.invalidate()
@@ -111,8 +129,7 @@ async def get_source(source_id: str, request: Request, rt: RuntimeDep, _: ReadKe
 
 
 @router.patch("/{source_id}", response_model=SourceOut, summary="Update a source (rotate its secret)")
-async def update_source(source_id: str, body: SourceUpdate, request: Request, rt: RuntimeDep,
-                        _: AdminKey) -> SourceOut:
+async def update_source(source_id: str, body: SourceUpdate, request: Request, rt: RuntimeDep, _: AdminKey) -> SourceOut:
     row = dict(await _get_row(rt, source_id))
     changes: dict[str, Any] = {"updated_at": now()}
     if body.name is not None:
@@ -122,7 +139,7 @@ async def update_source(source_id: str, body: SourceUpdate, request: Request, rt
     if body.enabled is not None:
         changes["enabled"] = body.enabled
     secret = body.secret if body.secret is not None else (rt.box.open(row["secret_enc"]) if row["secret_enc"] else None)
-    _validate(rt, row["connector"], secret, changes.get("settings", row["settings"] or {}))
+    _validate(rt, row["connector"], secret, changes.get("settings") or row["settings"] or {})
     if body.secret is not None:
         changes["secret_enc"] = rt.box.seal(body.secret)
     async with rt.engine.begin() as conn:

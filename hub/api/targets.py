@@ -23,17 +23,33 @@ _COMMON = {"kind", "name", "retry_schedule", "rate_limit_per_second", "enabled"}
 class TargetCreate(BaseModel):
     """Common fields; every other field is a setting of the kind (``url``, ``bearer_token``, …)."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
-        {"kind": "webhook", "name": "ops receiver", "url": "https://example.com/hook", "bearer_token": "s3cr3t"},
-        {"kind": "talkspirit", "name": "engineering feed",
-         "url": "https://webhook.talkspirit.com/v1/incoming/TOKEN"},
-        {"kind": "inbox", "name": "try it out"}]})
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "webhook",
+                    "name": "ops receiver",
+                    "url": "https://example.com/hook",
+                    "bearer_token": "s3cr3t",
+                },
+                {
+                    "kind": "talkspirit",
+                    "name": "engineering feed",
+                    "url": "https://webhook.talkspirit.com/v1/incoming/TOKEN",
+                },
+                {"kind": "inbox", "name": "try it out"},
+            ]
+        },
+    )
     kind: str = Field(description="webhook | talkspirit | slack | inbox")
     name: str = Field(min_length=1, max_length=200)
     url: str | None = None
     retry_schedule: list[float] | None = Field(
-        None, description="Seconds before each retry; default 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 14 h, "
-        "20 h, 24 h.", max_length=50)
+        None,
+        description="Seconds before each retry; default 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 14 h, 20 h, 24 h.",
+        max_length=50,
+    )
     rate_limit_per_second: float | None = Field(None, gt=0)
     enabled: bool = True
 
@@ -84,11 +100,20 @@ def _check_schedule(schedule: list[float] | None) -> None:
 def _out(rt: Runtime, row: Any) -> TargetOut:
     secrets = rt.box.open_json(row["secrets_enc"])
     url = secrets.get("url") or row["config"].get("url")
-    return TargetOut(id=row["id"], kind=row["kind"], name=row["name"], url=redact_url(url) if url else None,
-                     settings=row["config"], secrets_set=sorted(k for k in secrets if k != "url"),
-                     retry_schedule=row["retry_schedule"], rate_limit_per_second=row["rate_limit_per_second"],
-                     enabled=row["enabled"], breaker_state=row["breaker_state"],
-                     created_at=iso(row["created_at"]), updated_at=iso(row["updated_at"]))
+    return TargetOut(
+        id=row["id"],
+        kind=row["kind"],
+        name=row["name"],
+        url=redact_url(url) if url else None,
+        settings=row["config"],
+        secrets_set=sorted(k for k in secrets if k != "url"),
+        retry_schedule=row["retry_schedule"],
+        rate_limit_per_second=row["rate_limit_per_second"],
+        enabled=row["enabled"],
+        breaker_state=row["breaker_state"],
+        created_at=iso(row["created_at"]),
+        updated_at=iso(row["updated_at"]),
+    )
 
 
 async def get_target_row(rt: Runtime, target_id: str) -> Any:
@@ -108,10 +133,20 @@ async def create_target(body: TargetCreate, rt: RuntimeDep, _: AdminKey) -> Targ
     kind_values = {k: v for k, v in body.model_dump(exclude_none=True).items() if k not in _COMMON}
     plain, secrets = split_settings(target, kind_values)
     ts = now()
-    row = {"id": new_id("tgt"), "kind": body.kind, "name": body.name, "config": plain,
-           "secrets_enc": rt.box.seal_json(secrets) if secrets else None, "retry_schedule": body.retry_schedule,
-           "rate_limit_per_second": body.rate_limit_per_second, "breaker_state": "closed",
-           "consecutive_failures": 0, "enabled": body.enabled, "created_at": ts, "updated_at": ts}
+    row = {
+        "id": new_id("tgt"),
+        "kind": body.kind,
+        "name": body.name,
+        "config": plain,
+        "secrets_enc": rt.box.seal_json(secrets) if secrets else None,
+        "retry_schedule": body.retry_schedule,
+        "rate_limit_per_second": body.rate_limit_per_second,
+        "breaker_state": "closed",
+        "consecutive_failures": 0,
+        "enabled": body.enabled,
+        "created_at": ts,
+        "updated_at": ts,
+    }
     async with rt.engine.begin() as conn:
         await conn.execute(t.targets.insert().values(**row))
     rt.cache.invalidate()
@@ -138,8 +173,9 @@ async def update_target(target_id: str, body: TargetUpdate, rt: RuntimeDep, _: A
         raise invalid(f"unknown target kind {row['kind']!r}")
     _check_schedule(body.retry_schedule)
     given = body.model_dump(exclude_unset=True)
-    changes: dict[str, Any] = {k: given[k] for k in ("name", "retry_schedule", "rate_limit_per_second", "enabled")
-                               if k in given}
+    changes: dict[str, Any] = {
+        k: given[k] for k in ("name", "retry_schedule", "rate_limit_per_second", "enabled") if k in given
+    }
     kind_values = {k: v for k, v in given.items() if k not in _COMMON}
     if kind_values:
         merged = {**row["config"], **rt.box.open_json(row["secrets_enc"]), **kind_values}

@@ -97,7 +97,7 @@ def subject_of(templates: list[str], payload: Any) -> str | None:
                 break
             values[name] = str(found)
         else:
-            return _FIELD.sub(lambda m: values[m.group(1)], template)[:300]
+            return _FIELD.sub(lambda m, v=values: v[m.group(1)], template)[:300]  # type: ignore[misc]
     return None
 
 

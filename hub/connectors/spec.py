@@ -83,8 +83,11 @@ class ConnectorSpec(_Strict):
     signature: SignatureSpec
     event_type: EventTypeSpec = EventTypeSpec()
     dedup: DedupSpec = DedupSpec()
-    subject: list[str] = Field(default_factory=list, description="Templates like '{repo.name}#{issue.number}'; "
-                               "the first whose fields all exist names the business object.")
+    subject: list[str] = Field(
+        default_factory=list,
+        description="Templates like '{repo.name}#{issue.number}'; "
+        "the first whose fields all exist names the business object.",
+    )
     form_field: str | None = Field(None, description="Form-encoded bodies carry the JSON in this field.")
     handshake: HandshakeSpec = HandshakeSpec()
     events: dict[str, str] = Field(default_factory=dict, description="Event types understood, with a summary.")

@@ -52,7 +52,7 @@ def signed_content(template: str, req: RawRequest) -> bytes:
     out = bytearray()
     pos = 0
     for m in _PLACEHOLDER.finditer(template):
-        out += template[pos:m.start()].encode()
+        out += template[pos : m.start()].encode()
         name = m.group(1)
         if name == "body":
             out += req.body
@@ -61,7 +61,7 @@ def signed_content(template: str, req: RawRequest) -> bytes:
         elif name == "url":
             out += req.url.encode()
         else:
-            value = req.header(name[len("header:"):])
+            value = req.header(name[len("header:") :])
             if value is None:
                 raise VerificationError("missing_signature", f"header {name[7:]} is missing")
             out += value.encode()

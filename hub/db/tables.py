@@ -7,7 +7,8 @@ import sqlalchemy as sa
 metadata = sa.MetaData()
 
 api_keys = sa.Table(
-    "api_keys", metadata,
+    "api_keys",
+    metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
@@ -16,7 +17,8 @@ api_keys = sa.Table(
 )
 
 sources = sa.Table(
-    "sources", metadata,
+    "sources",
+    metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("connector", sa.String(100), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
@@ -28,7 +30,8 @@ sources = sa.Table(
 )
 
 targets = sa.Table(
-    "targets", metadata,
+    "targets",
+    metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("kind", sa.String(50), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
@@ -46,7 +49,8 @@ targets = sa.Table(
 )
 
 routes = sa.Table(
-    "routes", metadata,
+    "routes",
+    metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("source_id", sa.String(64), sa.ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
     sa.Column("target_id", sa.String(64), sa.ForeignKey("targets.id", ondelete="CASCADE"), nullable=False),
@@ -59,7 +63,8 @@ routes = sa.Table(
 )
 
 events = sa.Table(
-    "events", metadata,
+    "events",
+    metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("source_id", sa.String(64), nullable=False),
     sa.Column("connector", sa.String(100), nullable=False),
@@ -76,7 +81,8 @@ events = sa.Table(
 )
 
 deliveries = sa.Table(
-    "deliveries", metadata,
+    "deliveries",
+    metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("event_id", sa.String(64), nullable=False),
     sa.Column("route_id", sa.String(64), nullable=False),
@@ -97,7 +103,8 @@ deliveries = sa.Table(
 )
 
 attempts = sa.Table(
-    "attempts", metadata,
+    "attempts",
+    metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("delivery_id", sa.String(64), nullable=False),
     sa.Column("number", sa.Integer, nullable=False),
@@ -111,7 +118,8 @@ attempts = sa.Table(
 )
 
 inbox_posts = sa.Table(
-    "inbox_posts", metadata,
+    "inbox_posts",
+    metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("target_id", sa.String(64), nullable=False),
     sa.Column("delivery_id", sa.String(64), nullable=False, unique=True),
@@ -122,14 +130,16 @@ inbox_posts = sa.Table(
 )
 
 custom_connectors = sa.Table(
-    "custom_connectors", metadata,
+    "custom_connectors",
+    metadata,
     sa.Column("id", sa.String(100), primary_key=True),
     sa.Column("spec", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
 jobs = sa.Table(
-    "jobs", metadata,
+    "jobs",
+    metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("kind", sa.String(50), nullable=False),
     sa.Column("params", sa.JSON, nullable=False),

@@ -43,8 +43,14 @@ class Outcome:
 def _mapping_context(row: Any, payload: Any, source_name: str) -> dict[str, Any]:
     return {
         "payload": payload,
-        "event": {"id": row.event_id, "type": row.type, "source_id": row.source_id, "connector": row.connector,
-                  "subject": row.subject, "received_at": row.received_at},
+        "event": {
+            "id": row.event_id,
+            "type": row.type,
+            "source_id": row.source_id,
+            "connector": row.connector,
+            "subject": row.subject,
+            "received_at": row.received_at,
+        },
         "source": {"id": row.source_id, "name": source_name},
     }
 
@@ -52,8 +58,21 @@ def _mapping_context(row: Any, payload: Any, source_name: str) -> dict[str, Any]
 async def _load(rt: Runtime, ids: list[str]) -> list[Any]:
     d, e = t.deliveries, t.events
     stmt = (
-        sa.select(d.c.id, d.c.event_id, d.c.route_id, d.c.target_id, d.c.attempts, d.c.lease_until,
-                  e.c.type, e.c.body, e.c.headers, e.c.source_id, e.c.connector, e.c.subject, e.c.received_at)
+        sa.select(
+            d.c.id,
+            d.c.event_id,
+            d.c.route_id,
+            d.c.target_id,
+            d.c.attempts,
+            d.c.lease_until,
+            e.c.type,
+            e.c.body,
+            e.c.headers,
+            e.c.source_id,
+            e.c.connector,
+            e.c.subject,
+            e.c.received_at,
+        )
         .join(e, e.c.id == d.c.event_id)
         .where(d.c.id.in_(ids))
     )
@@ -99,8 +118,9 @@ async def _process_one(rt: Runtime, row: Any) -> Outcome:
     if result.outcome == "retry":
         delay = next_delay(attempts, target_info.retry_schedule, _rng, result.retry_after)
         if delay is not None:
-            return Outcome(row.id, row.lease_until, "pending", attempts, now + delay, result.error,
-                           result.status_code, result, now)
+            return Outcome(
+                row.id, row.lease_until, "pending", attempts, now + delay, result.error, result.status_code, result, now
+            )
         result.error = f"{result.error} (retries exhausted)"
     log.warning("delivery dead", extra={"delivery_id": row.id, "event_id": row.event_id, "cause": result.error})
     return Outcome(row.id, row.lease_until, "dead", attempts, now, result.error, result.status_code, result, now)
@@ -112,19 +132,45 @@ async def _record(rt: Runtime, outcomes: list[Outcome]) -> None:
     update = (
         sa.update(d)
         .where(d.c.id == sa.bindparam("b_id"), d.c.status == "sending", d.c.lease_until == sa.bindparam("b_lease"))
-        .values(status=sa.bindparam("b_status"), attempts=sa.bindparam("b_attempts"),
-                next_attempt_at=sa.bindparam("b_next"), last_error=sa.bindparam("b_error"),
-                last_status_code=sa.bindparam("b_code"), delivered_at=sa.bindparam("b_delivered"),
-                lease_until=None, updated_at=now)
+        .values(
+            status=sa.bindparam("b_status"),
+            attempts=sa.bindparam("b_attempts"),
+            next_attempt_at=sa.bindparam("b_next"),
+            last_error=sa.bindparam("b_error"),
+            last_status_code=sa.bindparam("b_code"),
+            delivered_at=sa.bindparam("b_delivered"),
+            lease_until=None,
+            updated_at=now,
+        )
     )
-    params = [{"b_id": o.delivery_id, "b_lease": o.lease, "b_status": o.status, "b_attempts": o.attempts,
-               "b_next": o.next_attempt_at, "b_error": o.error, "b_code": o.status_code,
-               "b_delivered": now if o.status == "delivered" else None} for o in outcomes]
-    attempt_rows = [{
-        "id": new_id("att"), "delivery_id": o.delivery_id, "number": o.attempts, "started_at": o.started_at,
-        "latency_ms": round(o.attempt.latency_ms, 3), "outcome": o.status, "status_code": o.attempt.status_code,
-        "error": o.attempt.error, "response_excerpt": o.attempt.response_excerpt,
-    } for o in outcomes if o.attempt is not None]
+    params = [
+        {
+            "b_id": o.delivery_id,
+            "b_lease": o.lease,
+            "b_status": o.status,
+            "b_attempts": o.attempts,
+            "b_next": o.next_attempt_at,
+            "b_error": o.error,
+            "b_code": o.status_code,
+            "b_delivered": now if o.status == "delivered" else None,
+        }
+        for o in outcomes
+    ]
+    attempt_rows = [
+        {
+            "id": new_id("att"),
+            "delivery_id": o.delivery_id,
+            "number": o.attempts,
+            "started_at": o.started_at,
+            "latency_ms": round(o.attempt.latency_ms, 3),
+            "outcome": o.status,
+            "status_code": o.attempt.status_code,
+            "error": o.attempt.error,
+            "response_excerpt": o.attempt.response_excerpt,
+        }
+        for o in outcomes
+        if o.attempt is not None
+    ]
     async with rt.engine.begin() as conn:
         if attempt_rows:
             await conn.execute(t.attempts.insert(), attempt_rows)

@@ -11,8 +11,9 @@ DEFAULT_SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000, 
 JITTER = 0.1
 
 
-def next_delay(attempts_made: int, schedule: Sequence[float] | None, rng: random.Random,
-               retry_after: float | None = None) -> float | None:
+def next_delay(
+    attempts_made: int, schedule: Sequence[float] | None, rng: random.Random, retry_after: float | None = None
+) -> float | None:
     """Seconds to wait before the next attempt, or None when the schedule is exhausted.
 
     ``attempts_made`` counts attempts already made (≥ 1). Jitter is ±10 %; a Retry-After from the

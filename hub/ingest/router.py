@@ -51,11 +51,18 @@ def stored_headers(headers: Any, spec: ConnectorSpec) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k not in _NEVER_STORED and k != secret_header}
 
 
-@router.post("/hooks/{source_id}", status_code=202, summary="Receive a webhook from a provider",
-             responses={200: {"description": "A repeated delivery: the first event's id"},
-                        401: {"description": "missing_signature / bad_signature / stale_timestamp"},
-                        404: {"description": "unknown_source"}, 413: {"description": "body_too_large"},
-                        400: {"description": "unparseable_body"}})
+@router.post(
+    "/hooks/{source_id}",
+    status_code=202,
+    summary="Receive a webhook from a provider",
+    responses={
+        200: {"description": "A repeated delivery: the first event's id"},
+        401: {"description": "missing_signature / bad_signature / stale_timestamp"},
+        404: {"description": "unknown_source"},
+        413: {"description": "body_too_large"},
+        400: {"description": "unparseable_body"},
+    },
+)
 async def receive(source_id: str, request: Request) -> Response:
     rt = _runtime(request)
     source = await rt.cache.source(source_id)
@@ -67,8 +74,13 @@ async def receive(source_id: str, request: Request) -> Response:
     body = await _read_body(request, rt.settings.max_body_bytes)
     if body is None:
         raise _reject(rt, source_id, 413, "body_too_large", f"body over {rt.settings.max_body_bytes} bytes")
-    raw = RawRequest(body=body, headers={k.lower(): v for k, v in request.headers.items()},
-                     method=request.method, url=str(request.url), query=dict(request.query_params))
+    raw = RawRequest(
+        body=body,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        method=request.method,
+        url=str(request.url),
+        query=dict(request.query_params),
+    )
     now = time.time()
     try:
         verify(spec.signature_for(source.settings.get("signature")), source.secret, raw, now)
@@ -84,8 +96,17 @@ async def receive(source_id: str, request: Request) -> Response:
     ignored = parsed.type in spec.handshake.ignore_types
     routes = [] if ignored else await rt.cache.routes_for(source_id, parsed.type)
     status = "ignored" if ignored else ("routed" if routes else "unrouted")
-    ev = NewEvent(source_id, spec.id, parsed.type, parsed.dedup_key, parsed.subject,
-                  stored_headers(raw.headers, spec), body, now, status)
+    ev = NewEvent(
+        source_id,
+        spec.id,
+        parsed.type,
+        parsed.dedup_key,
+        parsed.subject,
+        stored_headers(raw.headers, spec),
+        body,
+        now,
+        status,
+    )
     stored = await store_event(rt.engine, ev, routes)
     if stored.duplicate:
         rt.metrics.events_duplicate.inc()
@@ -110,6 +131,5 @@ async def handshake(source_id: str, request: Request) -> Response:
         return Response(status_code=200)
     echo = spec.handshake.query_echo
     if echo and echo.param in request.query_params:
-        return PlainTextResponse(request.query_params[echo.param],
-                                 headers={"X-Content-Type-Options": "nosniff"})
+        return PlainTextResponse(request.query_params[echo.param], headers={"X-Content-Type-Options": "nosniff"})
     raise HubError(405, "method_not_allowed", "this source receives webhooks by POST")

@@ -23,8 +23,9 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
-_env = SandboxedEnvironment(undefined=ChainableUndefined, finalize=_finalize, autoescape=False,
-                            keep_trailing_newline=False)
+_env = SandboxedEnvironment(
+    undefined=ChainableUndefined, finalize=_finalize, autoescape=False, keep_trailing_newline=False
+)
 
 
 @lru_cache(maxsize=4096)
@@ -37,8 +38,15 @@ def _compile(source: str) -> Any:
 
 def check(spec: MappingSpec) -> None:
     """Compile every template of a mapping; raise MappingError on the first that does not."""
-    sources = [spec.when, spec.post.title, spec.post.body, spec.post.link, spec.post.thread_key,
-               *spec.post.fields.values(), *spec.post.audience]
+    sources = [
+        spec.when,
+        spec.post.title,
+        spec.post.body,
+        spec.post.link,
+        spec.post.thread_key,
+        *spec.post.fields.values(),
+        *spec.post.audience,
+    ]
     if spec.post.author:
         sources += [spec.post.author.name, spec.post.author.url, spec.post.author.avatar]
     for src in sources:
@@ -76,8 +84,11 @@ def render_post(spec: MappingSpec, context: dict[str, Any]) -> Post:
     if t.author:
         name = render_text(t.author.name, context).strip()
         if name:
-            author = Author(name=name, url=render_text(t.author.url, context).strip() or None,
-                            avatar=render_text(t.author.avatar, context).strip() or None)
+            author = Author(
+                name=name,
+                url=render_text(t.author.url, context).strip() or None,
+                avatar=render_text(t.author.avatar, context).strip() or None,
+            )
     fields = []
     for name, src in t.fields.items():
         value = render_text(src, context).strip()

@@ -129,14 +129,15 @@ async def send_http(req: OutboundRequest, ctx: DeliveryContext) -> SendResult:
     headers = {"User-Agent": user_agent(), "Content-Type": "application/json", **req.headers}
     content = json.dumps(req.json, ensure_ascii=False, separators=(",", ":")).encode()
     try:
-        resp = await ctx.client.request(req.method, req.url, content=content, headers=headers,
-                                        timeout=ctx.timeout)
+        resp = await ctx.client.request(req.method, req.url, content=content, headers=headers, timeout=ctx.timeout)
     except httpx.TimeoutException as exc:
-        return SendResult("retry", error=f"timeout: {type(exc).__name__}",
-                          latency_ms=(time.perf_counter() - started) * 1000)
+        return SendResult(
+            "retry", error=f"timeout: {type(exc).__name__}", latency_ms=(time.perf_counter() - started) * 1000
+        )
     except httpx.HTTPError as exc:
-        return SendResult("retry", error=f"{type(exc).__name__}: {exc}"[:500],
-                          latency_ms=(time.perf_counter() - started) * 1000)
+        return SendResult(
+            "retry", error=f"{type(exc).__name__}: {exc}"[:500], latency_ms=(time.perf_counter() - started) * 1000
+        )
     latency = (time.perf_counter() - started) * 1000
     outcome = classify(resp.status_code)
     excerpt = resp.text[:EXCERPT_CHARS] if resp.content else None

@@ -27,8 +27,13 @@ class InboxTarget(Target):
     async def deliver(self, post: Post, config: InboxConfig, ctx: DeliveryContext) -> SendResult:
         started = time.perf_counter()
         stmt = insert_ignoring_conflicts(inbox_posts, ctx.engine.dialect.name, "delivery_id").values(
-            id=new_id("post"), target_id=ctx.target_id, delivery_id=ctx.delivery_id, event_id=ctx.event_id,
-            post=post.model_dump(mode="json"), created_at=time.time())
+            id=new_id("post"),
+            target_id=ctx.target_id,
+            delivery_id=ctx.delivery_id,
+            event_id=ctx.event_id,
+            post=post.model_dump(mode="json"),
+            created_at=time.time(),
+        )
         async with ctx.engine.begin() as conn:
             await conn.execute(stmt)
         return SendResult("delivered", latency_ms=(time.perf_counter() - started) * 1000)

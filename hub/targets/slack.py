@@ -43,8 +43,14 @@ def blocks(post: Post) -> list[dict[str, Any]]:
     if post.body:
         out.append({"type": "section", "text": {"type": "mrkdwn", "text": to_mrkdwn(post.body)[:3000]}})
     if post.fields:
-        out.append({"type": "section", "fields": [
-            {"type": "mrkdwn", "text": f"*{f.name}*\n{to_mrkdwn(f.value)}"[:2000]} for f in post.fields[:10]]})
+        out.append(
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": f"*{f.name}*\n{to_mrkdwn(f.value)}"[:2000]} for f in post.fields[:10]
+                ],
+            }
+        )
     context = []
     if post.author:
         if post.author.avatar:
