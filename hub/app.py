@@ -72,6 +72,7 @@ async def start_runtime(rt: Runtime) -> EmbeddedWorker | None:
         return None
     if settings.embedded_worker:
         worker = EmbeddedWorker(rt)
+        await worker.recover()
         rt.dispatcher = worker
         worker.start()
         return worker

@@ -7,6 +7,9 @@ import contextlib
 import logging
 import time
 
+import sqlalchemy as sa
+
+from hub.db import tables as t
 from hub.delivery.claim import claim_due, next_due_at
 from hub.delivery.engine import process_batch
 from hub.runtime import Runtime
@@ -28,6 +31,17 @@ class EmbeddedWorker:
 
     async def notify(self) -> None:
         self._wake.set()
+
+    async def recover(self) -> int:
+        """The embedded worker is the only one: whatever was being sent when the process died is due again."""
+        d = t.deliveries
+        async with self.rt.engine.begin() as conn:
+            res = await conn.execute(
+                sa.update(d).where(d.c.status == "sending").values(status="pending", lease_until=None)
+            )
+        if res.rowcount:
+            log.warning("resuming deliveries interrupted by a stop", extra={"count": res.rowcount})
+        return int(res.rowcount)
 
     def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name="hub-embedded-worker")
