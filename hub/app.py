@@ -13,11 +13,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import __version__
-from hub.api import catalogue, events, health, keys, preview, routes, sources, targets
+from hub.api import catalogue, events, health, keys, operations, preview, routes, sources, targets
 from hub.api.keys import bootstrap_admin_key
 from hub.config import Settings, get_settings
 from hub.db.migrate import upgrade
+from hub.delivery.bulk import unfinished_jobs
 from hub.delivery.embedded import EmbeddedWorker
+from hub.delivery.jobs import local_runner
 from hub.errors import HubError
 from hub.ingest import router as ingest
 from hub.runtime import Runtime, build_runtime
@@ -70,11 +72,14 @@ async def start_runtime(rt: Runtime) -> EmbeddedWorker | None:
 
         await attach_arq(rt)
         return None
+    rt.background = local_runner(rt)
     if settings.embedded_worker:
         worker = EmbeddedWorker(rt)
         await worker.recover()
         rt.dispatcher = worker
         worker.start()
+        for job_id in await unfinished_jobs(rt.engine):  # a bulk retry cut short by a stop
+            await rt.background("bulk_retry", job_id)
         return worker
     return None
 
@@ -98,6 +103,6 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
 
     app = FastAPI(title="hub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     _error_handlers(app)
-    for module in (ingest, sources, targets, routes, events, preview, catalogue, keys, health):
+    for module in (ingest, sources, targets, routes, events, operations, preview, catalogue, keys, health):
         app.include_router(module.router)
     return app

@@ -64,6 +64,39 @@ def migrate() -> None:
     typer.echo("database is up to date")
 
 
+@app.command()
+def worker() -> None:
+    """Run a delivery worker (scaled mode: needs HUB_DATABASE_URL=postgresql+asyncpg://… and HUB_REDIS_URL)."""
+    from hub.logs import configure_logging
+    from hub.scaled.worker import build_worker, run_worker
+
+    settings = _settings()
+    try:
+        build_worker(settings)
+    except ConfigError as exc:
+        typer.echo(f"hub: {exc}", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level, settings.log_json)
+    asyncio.run(run_worker(settings))
+
+
+@app.command()
+def replay(
+    source: Annotated[str | None, typer.Option(help="Only dead letters of this source id.")] = None,
+    target: Annotated[str | None, typer.Option(help="Only dead letters to this target id.")] = None,
+    since: Annotated[str | None, typer.Option(help="Created at or after (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Created before (ISO 8601).")] = None,
+    error: Annotated[str | None, typer.Option(help="Last error contains this text.")] = None,
+    url: Annotated[str, typer.Option(envvar="HUB_URL", help="hub's base URL.")] = "http://127.0.0.1:8000",
+    key: Annotated[str, typer.Option(envvar="HUB_API_KEY", help="An admin API key.")] = "",
+) -> None:
+    """Retry dead letters in bulk, with a progress bar (a tracked job, also visible over the API)."""
+    from hub.replay_cli import run_replay
+
+    body = {"source_id": source, "target_id": target, "since": since, "until": until, "error_contains": error}
+    raise typer.Exit(run_replay(url, key, {k: v for k, v in body.items() if v is not None}))
+
+
 def openapi_document() -> str:
     from hub.app import create_app
 

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
         "before another worker may take it over (crash recovery).",
     )
     poll_interval: float = Field(1.0, gt=0, description="Longest wait between two looks for due deliveries.")
+    breaker_threshold: int = Field(5, gt=0, description="Consecutive failed sends that open a target's breaker.")
+    breaker_cooldown: float = Field(30.0, gt=0, description="Seconds an open breaker waits before a probe.")
+    breaker_disable_after: float = Field(
+        5 * 24 * 3600.0, gt=0, description="Seconds a breaker may stay open before the target is disabled."
+    )
+    sweep_interval: float = Field(0.25, gt=0, description="Scaled mode: seconds between looks for due work.")
+    metrics_port: int = Field(0, ge=0, le=65535, description="`hub worker`: serve /metrics on this port (0 = off).")
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="Structured JSON logs.")
     connectors_dir: Path | None = Field(None, description="Extra directory of connector specs.")

@@ -14,6 +14,7 @@ from hub.config_cache import ConfigCache
 from hub.connectors.catalogue import ConnectorCatalogue, builtin_catalogue
 from hub.crypto import SecretBox, secret_box_for
 from hub.db.engine import create_engine
+from hub.delivery.ratelimit import LocalRateLimiter, RateLimiter
 from hub.mapping.catalogue import MappingCatalogue, builtin_mappings
 from hub.metrics import Metrics
 
@@ -40,8 +41,10 @@ class Runtime:
     http: httpx.AsyncClient
     metrics: Metrics = field(default_factory=Metrics)
     dispatcher: Dispatcher = field(default_factory=NullDispatcher)
+    ratelimiter: RateLimiter = field(default_factory=LocalRateLimiter)
     readiness_probes: dict[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+    background: Callable[..., Awaitable[None]] | None = None  # submit(job function name, job id)
 
     async def close(self) -> None:
         await self.http.aclose()

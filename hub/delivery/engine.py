@@ -11,9 +11,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hub.config_cache import TargetInfo
 from hub.connectors.parse import ParseError, parse_payload
 from hub.connectors.verify import RawRequest
 from hub.db import tables as t
+from hub.delivery.breaker import PROBE_WAIT, BreakerPolicy, BreakerState, admit, load_states, observe
 from hub.delivery.schedule import next_delay
 from hub.ids import new_id
 from hub.mapping.render import MappingError, applies, render_post
@@ -65,6 +67,8 @@ async def _load(rt: Runtime, ids: list[str]) -> list[Any]:
             d.c.target_id,
             d.c.attempts,
             d.c.lease_until,
+            d.c.last_error,
+            d.c.last_status_code,
             e.c.type,
             e.c.body,
             e.c.headers,
@@ -80,7 +84,37 @@ async def _load(rt: Runtime, ids: list[str]) -> list[Any]:
         return list(await conn.execute(stmt))
 
 
-async def _process_one(rt: Runtime, row: Any) -> Outcome:
+@dataclass
+class _BatchFlow:
+    """Breaker states of the batch's targets, read once, and which targets this batch is probing."""
+
+    states: dict[str, BreakerState]
+    probing: set[str]
+
+
+def policy_of(rt: Runtime) -> BreakerPolicy:
+    s = rt.settings
+    return BreakerPolicy(s.breaker_threshold, s.breaker_cooldown, s.breaker_disable_after)
+
+
+async def _flow_wait(rt: Runtime, target: TargetInfo, flow: _BatchFlow, now: float) -> float | None:
+    """None when the send may go now; else when to try again (breaker open, rate limit reached)."""
+    st = flow.states.get(target.id)
+    if st is not None and st.state != "closed":
+        if target.id in flow.probing:
+            return now + PROBE_WAIT
+        retry_at = await admit(rt.engine, target.id, st, policy_of(rt), now)
+        if retry_at is not None:
+            return retry_at
+        flow.probing.add(target.id)
+    if target.rate_limit_per_second:
+        wait = await rt.ratelimiter.wait_time(target.id, target.rate_limit_per_second)
+        if wait > 0:
+            return now + wait
+    return None
+
+
+async def _process_one(rt: Runtime, row: Any, flow: _BatchFlow) -> Outcome:
     now = time.time()
     attempts = row.attempts + 1
 
@@ -107,12 +141,20 @@ async def _process_one(rt: Runtime, row: Any) -> Outcome:
         post = render_post(mapping, context)
     except (MappingError, ParseError) as exc:
         return final("failed", f"mapping failed: {exc}")
+    retry_at = await _flow_wait(rt, target_info, flow, now)
+    if retry_at is not None:  # not an attempt: nothing was sent
+        return Outcome(row.id, row.lease_until, "pending", row.attempts, retry_at, row.last_error, row.last_status_code)
     ctx = DeliveryContext(row.id, row.event_id, row.target_id, rt.http, rt.settings.delivery_timeout, rt.engine)
     try:
         result = await target.deliver(post, target_info.config, ctx)
     except Exception as exc:  # a target bug must not lose the delivery: retry it like a failed send
         log.exception("target %s raised", target_info.kind, extra={"delivery_id": row.id})
         result = SendResult("retry", error=f"{type(exc).__name__}: {exc}"[:500])
+    st = flow.states.get(target_info.id)
+    if result.outcome == "delivered" and (st is None or st.state != "closed" or st.failures):
+        await observe(rt.engine, target_info.id, st, True, policy_of(rt), now)
+    elif result.outcome == "retry":
+        await observe(rt.engine, target_info.id, st, False, policy_of(rt), now)
     if result.outcome == "delivered":
         return Outcome(row.id, row.lease_until, "delivered", attempts, now, None, result.status_code, result, now)
     if result.outcome == "retry":
@@ -183,5 +225,6 @@ async def process_batch(rt: Runtime, ids: list[str]) -> None:
     if not ids:
         return
     rows = await _load(rt, ids)
-    outcomes = list(await asyncio.gather(*(_process_one(rt, r) for r in rows)))
+    flow = _BatchFlow(await load_states(rt.engine, {r.target_id for r in rows}), set())
+    outcomes = list(await asyncio.gather(*(_process_one(rt, r, flow) for r in rows)))
     await _record(rt, outcomes)

@@ -1,0 +1,160 @@
+"""Dead letters, bulk retries as tracked jobs, and circuit breakers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
+from hub.api.events import DeliveryOut, delivery_out
+from hub.api.targets import get_target_row
+from hub.db import tables as t
+from hub.delivery import breaker
+from hub.delivery.bulk import DeadLetterFilter, create_bulk_retry, matching
+from hub.errors import HubError, not_found
+
+router = APIRouter(prefix="/api/v1", tags=["operations"])
+
+
+class BulkRetryIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"target_id": "tgt_…", "since": "2026-11-01T00:00:00Z", "error_contains": "HTTP 503"}]
+        },
+    )
+    source_id: str | None = None
+    target_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    error_contains: str | None = None
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    status: str = Field(description="queued | running | done | failed")
+    total: int
+    done: int
+    params: dict[str, Any]
+    error: str | None
+    created_at: str | None
+    updated_at: str | None
+
+
+class BreakerOut(BaseModel):
+    target_id: str
+    state: str = Field(description="closed | open | half_open | disabled")
+    consecutive_failures: int
+    opened_at: str | None
+    retry_at: str | None
+
+
+def _job_out(r: Any) -> JobOut:
+    return JobOut(
+        id=r["id"],
+        kind=r["kind"],
+        status=r["status"],
+        total=r["total"],
+        done=r["done"],
+        params=r["params"],
+        error=r["error"],
+        created_at=iso(r["created_at"]),
+        updated_at=iso(r["updated_at"]),
+    )
+
+
+def _filter(
+    source_id: str | None,
+    target_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    error_contains: str | None,
+) -> DeadLetterFilter:
+    return DeadLetterFilter(
+        source_id=source_id,
+        target_id=target_id,
+        since=since.timestamp() if since else None,
+        until=until.timestamp() if until else None,
+        error_contains=error_contains,
+    )
+
+
+@router.get("/dead-letters", response_model=list[DeliveryOut], summary="Deliveries that are dead or failed")
+async def dead_letters(
+    rt: RuntimeDep,
+    _: ReadKey,
+    source_id: str | None = None,
+    target_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    error_contains: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[DeliveryOut]:
+    d = t.deliveries
+    cond = matching(_filter(source_id, target_id, since, until, error_contains))
+    async with rt.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(d).where(cond).order_by(d.c.id.desc()).limit(limit))).mappings()
+        return [delivery_out(r) for r in rows]
+
+
+@router.post(
+    "/deliveries/bulk-retry",
+    status_code=202,
+    response_model=JobOut,
+    summary="Retry every dead letter matching a filter, as a tracked job",
+)
+async def bulk_retry(body: BulkRetryIn, rt: RuntimeDep, _: AdminKey) -> JobOut:
+    f = _filter(body.source_id, body.target_id, body.since, body.until, body.error_contains)
+    row = await create_bulk_retry(rt.engine, f)
+    if rt.background is None:
+        raise HubError(503, "no_job_runner", "this process cannot run background jobs")
+    await rt.background("bulk_retry", row["id"])
+    return _job_out(row)
+
+
+@router.get("/jobs", response_model=list[JobOut], summary="Background jobs, newest first")
+async def list_jobs(rt: RuntimeDep, _: ReadKey, limit: int = Query(50, ge=1, le=500)) -> list[JobOut]:
+    async with rt.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(t.jobs).order_by(t.jobs.c.id.desc()).limit(limit))).mappings()
+        return [_job_out(r) for r in rows]
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, summary="A background job and its progress")
+async def get_job(job_id: str, rt: RuntimeDep, _: ReadKey) -> JobOut:
+    async with rt.engine.connect() as conn:
+        row = (await conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id))).mappings().first()
+    if row is None:
+        raise not_found("job", job_id)
+    return _job_out(row)
+
+
+def _breaker_out(row: Any) -> BreakerOut:
+    return BreakerOut(
+        target_id=row["id"],
+        state=row["breaker_state"],
+        consecutive_failures=row["consecutive_failures"],
+        opened_at=iso(row["breaker_opened_at"]),
+        retry_at=iso(row["breaker_until"]),
+    )
+
+
+@router.get("/targets/{target_id}/breaker", response_model=BreakerOut, summary="A target's circuit breaker")
+async def get_breaker(target_id: str, rt: RuntimeDep, _: ReadKey) -> BreakerOut:
+    return _breaker_out(await get_target_row(rt, target_id))
+
+
+@router.post(
+    "/targets/{target_id}/breaker/reset",
+    response_model=BreakerOut,
+    summary="Close a target's breaker (re-enables a disabled target) and send its waiting deliveries now",
+)
+async def reset_breaker(target_id: str, rt: RuntimeDep, _: AdminKey) -> BreakerOut:
+    await get_target_row(rt, target_id)
+    await breaker.reset(rt.engine, target_id, now())
+    await rt.dispatcher.notify()
+    return _breaker_out(await get_target_row(rt, target_id))

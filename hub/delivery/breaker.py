@@ -1,0 +1,130 @@
+"""A circuit breaker per target, kept in the database so every worker sees the same state.
+
+closed ──N consecutive failures──▶ open ──cooldown──▶ half_open (one probe) ──ok──▶ closed
+                                     ▲                    │ failure
+                                     └────────────────────┘
+open for longer than ``disable_after`` ──▶ disabled (deliveries wait, nothing is dropped) until a reset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.db import tables as t
+
+DISABLED_RECHECK = 3600.0
+PROBE_WAIT = 1.0
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    threshold: int
+    cooldown: float
+    disable_after: float
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    state: str
+    failures: int
+    opened_at: float | None
+    until: float | None
+
+
+async def load_states(engine: AsyncEngine, target_ids: set[str]) -> dict[str, BreakerState]:
+    tg = t.targets
+    stmt = sa.select(
+        tg.c.id, tg.c.breaker_state, tg.c.consecutive_failures, tg.c.breaker_opened_at, tg.c.breaker_until
+    ).where(tg.c.id.in_(target_ids))
+    async with engine.connect() as conn:
+        return {
+            r.id: BreakerState(r.breaker_state, r.consecutive_failures, r.breaker_opened_at, r.breaker_until)
+            for r in await conn.execute(stmt)
+        }
+
+
+async def admit(
+    engine: AsyncEngine, target_id: str, st: BreakerState, policy: BreakerPolicy, now: float
+) -> float | None:
+    """None when a send to the target may go now; else the time to try again."""
+    tg = t.targets
+    if st.state == "closed":
+        return None
+    if st.state == "disabled":
+        return now + DISABLED_RECHECK
+    if st.until is not None and now < st.until:
+        return st.until
+    if st.state == "open" and st.opened_at is not None and now - st.opened_at >= policy.disable_after:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.update(tg)
+                .where(tg.c.id == target_id, tg.c.breaker_state == "open")
+                .values(breaker_state="disabled", breaker_until=None)
+            )
+        return now + DISABLED_RECHECK
+    # cooldown over (or a probe was lost): exactly one worker wins the probe
+    async with engine.begin() as conn:
+        won = await conn.execute(
+            sa.update(tg)
+            .where(tg.c.id == target_id, tg.c.breaker_state == st.state, tg.c.breaker_until == st.until)
+            .values(breaker_state="half_open", breaker_until=now + policy.cooldown)
+        )
+    return None if won.rowcount == 1 else now + PROBE_WAIT
+
+
+async def observe(
+    engine: AsyncEngine, target_id: str, st: BreakerState | None, success: bool, policy: BreakerPolicy, now: float
+) -> None:
+    """Count a send's outcome: a success closes the breaker, repeated failures open it."""
+    tg = t.targets
+    async with engine.begin() as conn:
+        if success:
+            if st is None or st.state != "closed" or st.failures:
+                await conn.execute(
+                    sa.update(tg)
+                    .where(tg.c.id == target_id)
+                    .values(breaker_state="closed", consecutive_failures=0, breaker_opened_at=None, breaker_until=None)
+                )
+            return
+        row = (
+            await conn.execute(
+                sa.update(tg)
+                .where(tg.c.id == target_id)
+                .values(consecutive_failures=tg.c.consecutive_failures + 1)
+                .returning(tg.c.consecutive_failures, tg.c.breaker_state, tg.c.breaker_opened_at)
+            )
+        ).first()
+        if row is None:
+            return
+        if row.breaker_state == "half_open":
+            await conn.execute(
+                sa.update(tg)
+                .where(tg.c.id == target_id)
+                .values(breaker_state="open", breaker_until=now + policy.cooldown)
+            )
+        elif row.breaker_state == "closed" and row.consecutive_failures >= policy.threshold:
+            await conn.execute(
+                sa.update(tg)
+                .where(tg.c.id == target_id)
+                .values(breaker_state="open", breaker_opened_at=now, breaker_until=now + policy.cooldown)
+            )
+
+
+async def reset(engine: AsyncEngine, target_id: str, now: float) -> bool:
+    """Close the breaker and make the target's waiting deliveries due now."""
+    tg, d = t.targets, t.deliveries
+    async with engine.begin() as conn:
+        res = await conn.execute(
+            sa.update(tg)
+            .where(tg.c.id == target_id)
+            .values(breaker_state="closed", consecutive_failures=0, breaker_opened_at=None, breaker_until=None)
+        )
+        await conn.execute(
+            sa.update(d)
+            .where(d.c.target_id == target_id, d.c.status == "pending", d.c.next_attempt_at > now)
+            .values(next_attempt_at=now)
+        )
+    return bool(res.rowcount)

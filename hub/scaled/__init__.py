@@ -1,0 +1,1 @@
+"""Scaled mode: Postgres + Redis, `hub serve` for the API and N `hub worker` processes (arq)."""

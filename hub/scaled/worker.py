@@ -1,0 +1,130 @@
+"""`hub worker`: an arq worker that drains due deliveries from the database in batches.
+
+Jobs carry no payload: ``drain`` claims a batch of due deliveries (atomically, SKIP LOCKED), sends them,
+records the outcomes, and loops while there is work. A full batch enqueues another drain first, so
+other workers join in. A sweeper in every worker enqueues a drain whenever the database has due work,
+which covers Redis restarts, FLUSHALL, lost jobs, expired leases and retries falling due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from arq.worker import Worker, func
+
+from hub.config import ConfigError, Settings
+from hub.delivery.claim import claim_due, next_due_at
+from hub.delivery.engine import process_batch
+from hub.delivery.jobs import JOBS
+from hub.runtime import Runtime, build_runtime
+from hub.scaled.dispatch import DRAIN, QUEUE, attach_arq, deserialize, redis_settings, serialize
+
+log = logging.getLogger("hub.worker")
+DRAIN_JOBS_PER_WORKER = 2
+DRAIN_SECONDS = 20.0
+
+
+def batch_size(settings: Settings) -> int:
+    return max(1, settings.worker_concurrency // DRAIN_JOBS_PER_WORKER)
+
+
+async def drain(ctx: dict[str, Any]) -> int:
+    """Claim and send due deliveries until none is left (or for DRAIN_SECONDS, then hand over)."""
+    rt: Runtime = ctx["rt"]
+    size = batch_size(rt.settings)
+    started = time.monotonic()
+    sent = 0
+    while True:
+        now = time.time()
+        ids = await claim_due(rt.engine, size, now + rt.settings.delivery_lease, now)
+        if not ids:
+            return sent
+        if len(ids) == size:
+            await rt.dispatcher.notify()  # more is probably due: let another worker help
+        await process_batch(rt, ids)
+        sent += len(ids)
+        if time.monotonic() - started > DRAIN_SECONDS:
+            await rt.dispatcher.notify()
+            return sent
+
+
+async def run_job(ctx: dict[str, Any], function: str, job_id: str) -> None:
+    await JOBS[function](ctx["rt"], job_id)
+
+
+async def _sweep(rt: Runtime) -> None:
+    interval = rt.settings.sweep_interval
+    while True:
+        try:
+            async with rt.engine.connect() as conn:
+                due = await next_due_at(conn)
+            if due is not None and due <= time.time():
+                await rt.dispatcher.notify()
+        except Exception as exc:
+            log.warning("sweep failed", extra={"cause": f"{type(exc).__name__}: {exc}"})
+        await asyncio.sleep(interval)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx["settings"]
+    rt = build_runtime(settings)
+    await attach_arq(rt)
+    ctx["rt"] = rt
+    ctx["sweeper"] = asyncio.create_task(_sweep(rt), name="hub-sweeper")
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, registry=rt.metrics.registry)
+    log.info("worker ready", extra={"batch": batch_size(settings)})
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    sweeper: asyncio.Task[None] | None = ctx.get("sweeper")
+    if sweeper:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+    rt: Runtime | None = ctx.get("rt")
+    if rt:
+        for closer in rt.closers:
+            await closer()
+        await rt.close()
+
+
+def build_worker(settings: Settings) -> Worker:
+    if not settings.redis_url:
+        raise ConfigError("invalid configuration: HUB_REDIS_URL: required by `hub worker`")
+    if settings.is_sqlite:
+        raise ConfigError("invalid configuration: HUB_DATABASE_URL: `hub worker` needs a shared Postgres database")
+    return Worker(
+        functions=[
+            func(drain, name=DRAIN, keep_result=0, max_tries=3),
+            func(run_job, name="run_job", keep_result=0, max_tries=5, timeout=3600),
+        ],
+        queue_name=QUEUE,
+        redis_settings=redis_settings(settings.redis_url),
+        on_startup=startup,
+        on_shutdown=shutdown,
+        ctx={"settings": settings},
+        max_jobs=DRAIN_JOBS_PER_WORKER + 1,
+        job_timeout=int(DRAIN_SECONDS + settings.delivery_timeout * 2 + 30),
+        keep_result=0,
+        poll_delay=0.005,
+        job_serializer=serialize,
+        job_deserializer=deserialize,
+        handle_signals=True,
+        log_results=False,
+        health_check_interval=30,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    worker = build_worker(settings)
+    try:
+        await worker.async_run()
+    finally:
+        await worker.close()
