@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,3 +35,5 @@ def configure_logging(level: str, as_json: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    if level != "DEBUG":
+        logging.getLogger("arq.worker").setLevel(logging.WARNING)  # one line per job is noise at volume

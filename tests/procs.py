@@ -25,8 +25,9 @@ class HubProcess:
 
     def start(self) -> HubProcess:
         self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "hub", *self.args], env=self.env, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hub", *self.args], env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+        )
         return self
 
     def wait_healthy(self, base_url: str, timeout: float = 30.0) -> None:

@@ -95,7 +95,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await rt.close()
 
 
-def build_worker(settings: Settings) -> Worker:
+def build_worker(settings: Settings, handle_signals: bool = True) -> Worker:
     if not settings.redis_url:
         raise ConfigError("invalid configuration: HUB_REDIS_URL: required by `hub worker`")
     if settings.is_sqlite:
@@ -116,7 +116,7 @@ def build_worker(settings: Settings) -> Worker:
         poll_delay=0.005,
         job_serializer=serialize,
         job_deserializer=deserialize,
-        handle_signals=True,
+        handle_signals=handle_signals,
         log_results=False,
         health_check_interval=30,
     )

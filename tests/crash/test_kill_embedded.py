@@ -23,15 +23,25 @@ WORKER_CONCURRENCY = 8
 async def test_kill_serve_mid_burst_loses_nothing(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {"HUB_DATA_DIR": str(tmp_path / "data"), "HUB_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
-           "HUB_WORKER_CONCURRENCY": str(WORKER_CONCURRENCY), "HUB_LOG_LEVEL": "WARNING"}
+    env = {
+        "HUB_DATA_DIR": str(tmp_path / "data"),
+        "HUB_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+        "HUB_WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+        "HUB_LOG_LEVEL": "WARNING",
+    }
     hub = HubProcess(["serve", "--port", str(port)], env, tmp_path / "hub.log").start()
     async with serve_receiver(Receiver()) as rx, httpx.AsyncClient(base_url=base, headers=AUTH, timeout=10) as c:
         try:
             await asyncio.to_thread(hub.wait_healthy, base)
-            src = (await c.post("/api/v1/sources", json={"connector": "github", "name": "a", "secret": GITHUB_SECRET})).json()
-            tgt = (await c.post("/api/v1/targets", json={"kind": "webhook", "name": "rx", "url": rx.url,
-                                                         "retry_schedule": [0.2] * 10})).json()
+            src = (
+                await c.post("/api/v1/sources", json={"connector": "github", "name": "a", "secret": GITHUB_SECRET})
+            ).json()
+            tgt = (
+                await c.post(
+                    "/api/v1/targets",
+                    json={"kind": "webhook", "name": "rx", "url": rx.url, "retry_schedule": [0.2] * 10},
+                )
+            ).json()
             await c.post("/api/v1/routes", json={"source_id": src["id"], "target_id": tgt["id"], "events": ["*"]})
             requests = [github_request(github_issue(n), delivery=f"guid-{n}") for n in range(TOTAL)]
             accepted: dict[int, str] = {}

@@ -1,0 +1,189 @@
+"""Scaled mode on the real Postgres and Redis: exclusive claims, ordering, drain jobs, sweeper, flow control."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+import sqlalchemy as sa
+
+from hub.config import Settings
+from hub.db import tables as t
+from hub.delivery.claim import claim_due
+from hub.delivery.ratelimit import RedisRateLimiter
+from hub.ids import new_id
+from hub.runtime import Runtime
+from tests.conftest import create, wait_for
+from tests.helpers import GITHUB_SECRET, github_issue, github_request
+from tests.receiver import Receiver
+
+
+async def _insert_deliveries(rt: Runtime, n: int, order_key: Callable[[int], str]) -> list[str]:
+    now = time.time()
+    rows: list[dict[str, Any]] = [
+        {
+            "id": new_id("dlv"),
+            "event_id": "evt_x",
+            "route_id": "rte_x",
+            "target_id": "tgt_x",
+            "order_key": order_key(i),
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now - 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(n)
+    ]
+    async with rt.engine.begin() as conn:
+        await conn.execute(t.deliveries.insert(), rows)
+    return [str(r["id"]) for r in rows]
+
+
+async def test_concurrent_claims_never_share_a_delivery(runtime: Runtime) -> None:
+    ids = await _insert_deliveries(runtime, 300, lambda i: f"k{i}")
+    claimed: list[list[str]] = [[] for _ in range(6)]
+
+    async def claimer(i: int) -> None:
+        while True:
+            now = time.time()
+            got = await claim_due(runtime.engine, 7, now + 60, now)
+            if not got:
+                return
+            claimed[i].extend(got)
+
+    await asyncio.gather(*(claimer(i) for i in range(6)))
+    flat = [d for c in claimed for d in c]
+    assert sorted(flat) == sorted(ids)
+    assert len(flat) == len(set(flat))
+    assert sum(1 for c in claimed if c) > 1  # the claimers really ran side by side
+
+
+async def test_only_the_oldest_unfinished_delivery_of_a_thread_is_claimable(runtime: Runtime) -> None:
+    ids = await _insert_deliveries(runtime, 6, lambda i: f"thread{i % 2}")
+    now = time.time()
+    first = await claim_due(runtime.engine, 10, now + 60, now)
+    assert sorted(first) == sorted(ids[:2])
+    assert await claim_due(runtime.engine, 10, now + 60, now) == []
+    async with runtime.engine.begin() as conn:
+        await conn.execute(sa.update(t.deliveries).where(t.deliveries.c.id == ids[0]).values(status="delivered"))
+    assert await claim_due(runtime.engine, 10, now + 60, now) == [ids[2]]
+
+
+async def test_an_expired_lease_is_claimed_again(runtime: Runtime) -> None:
+    (only,) = await _insert_deliveries(runtime, 1, lambda i: "k")
+    now = time.time()
+    assert await claim_due(runtime.engine, 5, now + 1, now) == [only]
+    assert await claim_due(runtime.engine, 5, now + 1, now + 0.5) == []  # a live lease is respected
+    assert await claim_due(runtime.engine, 5, now + 10, now + 2) == [only]  # its worker died
+
+
+async def _pipeline(c: httpx.AsyncClient, target: dict[str, Any]) -> str:
+    src = await create(c, "/api/v1/sources", {"connector": "github", "name": "a", "secret": GITHUB_SECRET})
+    tgt = await create(c, "/api/v1/targets", target)
+    await create(c, "/api/v1/routes", {"source_id": src["id"], "target_id": tgt["id"], "events": ["*"]})
+    return str(src["id"])
+
+
+async def _fire(c: httpx.AsyncClient, source_id: str, n: int, action: str = "opened") -> str:
+    body, headers = github_request(github_issue(n, action))
+    resp = await c.post(f"/hooks/{source_id}", content=body, headers=headers)
+    assert resp.status_code == 202, resp.text
+    return str(resp.json()["event_id"])
+
+
+def _received(rx: Receiver) -> set[str]:
+    return {r.body["post"]["event_id"] for r in rx.requests}
+
+
+async def test_webhooks_flow_through_arq_workers(scaled_client: httpx.AsyncClient, receiver: Receiver) -> None:
+    sid = await _pipeline(scaled_client, {"kind": "webhook", "name": "rx", "url": receiver.url})
+    events = [await _fire(scaled_client, sid, n) for n in range(40)]
+
+    async def all_in() -> bool:
+        return set(events) <= _received(receiver)
+
+    await wait_for(all_in)
+    assert len(receiver.requests) == 40
+    ready = (await scaled_client.get("/readyz")).json()
+    assert ready["checks"] == {"database": "ok", "redis": "ok"}
+
+
+async def test_sweeper_delivers_after_redis_is_flushed(
+    scaled_client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    sid = await _pipeline(scaled_client, {"kind": "webhook", "name": "rx", "url": receiver.url})
+    client = aioredis.Redis.from_url(settings.redis_url)
+    events = []
+    for n in range(20):
+        events.append(await _fire(scaled_client, sid, n))
+        await client.flushdb()  # every queued job vanishes
+    await client.aclose()
+
+    async def all_in() -> bool:
+        return set(events) <= _received(receiver)
+
+    await wait_for(all_in)
+
+
+async def test_circuit_breaker_opens_probes_half_open_and_closes(
+    scaled_client: httpx.AsyncClient, receiver: Receiver, settings: Settings
+) -> None:
+    # the worker builds its runtime from these settings
+    settings.breaker_threshold = 3
+    settings.breaker_cooldown = 0.6
+    receiver.default = 503
+    sid = await _pipeline(
+        scaled_client, {"kind": "webhook", "name": "rx", "url": receiver.url, "retry_schedule": [0.05] * 40}
+    )
+    tid = (await scaled_client.get("/api/v1/targets")).json()[0]["id"]
+    event_id = await _fire(scaled_client, sid, 1)
+
+    async def breaker() -> dict[str, Any]:
+        data: dict[str, Any] = (await scaled_client.get(f"/api/v1/targets/{tid}/breaker")).json()
+        return data
+
+    async def opened() -> bool:
+        return (await breaker())["state"] == "open"
+
+    await wait_for(opened)
+    assert (await breaker())["consecutive_failures"] >= 3
+    sent_when_open = len(receiver.requests)
+    await asyncio.sleep(0.3)
+    assert len(receiver.requests) == sent_when_open  # paused: no hammering while open
+    receiver.default = 200
+
+    async def delivered() -> bool:
+        ev = (await scaled_client.get(f"/api/v1/events/{event_id}")).json()
+        return bool(ev["status"] == "delivered")
+
+    await wait_for(delivered)  # after the cooldown one probe goes out, succeeds, and closes the breaker
+    state = await breaker()
+    assert state["state"] == "closed" and state["consecutive_failures"] == 0
+
+
+async def test_breaker_reset_over_the_api(scaled_client: httpx.AsyncClient, runtime: Runtime) -> None:
+    await _pipeline(scaled_client, {"kind": "inbox", "name": "box"})
+    tid = (await scaled_client.get("/api/v1/targets")).json()[0]["id"]
+    async with runtime.engine.begin() as conn:
+        await conn.execute(sa.update(t.targets).values(breaker_state="disabled", consecutive_failures=9))
+    assert (await scaled_client.get(f"/api/v1/targets/{tid}/breaker")).json()["state"] == "disabled"
+    reset = (await scaled_client.post(f"/api/v1/targets/{tid}/breaker/reset")).json()
+    assert (reset["state"], reset["consecutive_failures"]) == ("closed", 0)
+    denied = await scaled_client.post(f"/api/v1/targets/{tid}/breaker/reset", headers={"Authorization": "Bearer wrong"})
+    assert denied.status_code == 401
+
+
+async def test_redis_rate_limit_is_shared_between_workers(settings: Settings) -> None:
+    a = aioredis.Redis.from_url(settings.redis_url)
+    b = aioredis.Redis.from_url(settings.redis_url)
+    one, two = RedisRateLimiter(a), RedisRateLimiter(b)
+    waits = [await (one if i % 2 else two).wait_time("tgt_shared", 2.0) for i in range(6)]
+    assert waits[:2] == [0.0, 0.0]  # a burst of one second's worth
+    assert all(w > 0 for w in waits[2:])  # then both limiters see the same budget spent
+    await a.aclose()
+    await b.aclose()
