@@ -20,6 +20,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: Any
+    status: int = 0
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Receiver:
 
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     default: int = 200
+    delay: float = 0.0
     requests: list[Received] = field(default_factory=list)
     port: int = 0
 
@@ -55,8 +57,10 @@ class Receiver:
             parsed: Any = json.loads(body)
         except ValueError:
             parsed = body.decode(errors="replace")
-        self.requests.append(Received(time.time(), scope["path"], headers, parsed))
         status, extra = self.script.pop(0) if self.script else (self.default, {})
+        self.requests.append(Received(time.time(), scope["path"], headers, parsed, status))
+        if self.delay:
+            await asyncio.sleep(self.delay)
         out_headers = [(b"content-type", b"text/plain")] + [(k.encode(), v.encode()) for k, v in extra.items()]
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
         await send({"type": "http.response.body", "body": b"ok"})

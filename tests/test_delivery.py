@@ -185,15 +185,18 @@ async def test_unrouted_events_are_kept_and_filterable(client: httpx.AsyncClient
 async def test_pending_deliveries_resume_after_restart(tmp_path: Path, receiver: Receiver) -> None:
     settings = make_settings(tmp_path, embedded_worker=False)
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t", headers=AUTH) as c:
-            src = (
-                await c.post("/api/v1/sources", json={"connector": "github", "name": "a", "secret": GITHUB_SECRET})
-            ).json()
-            tgt = (await c.post("/api/v1/targets", json={"kind": "webhook", "name": "rx", "url": receiver.url})).json()
-            await c.post("/api/v1/routes", json={"source_id": src["id"], "target_id": tgt["id"], "events": ["*"]})
-            for n in range(5):
-                await _fire(c, src["id"], n)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t", headers=AUTH) as c,
+    ):
+        src = (
+            await c.post("/api/v1/sources", json={"connector": "github", "name": "a", "secret": GITHUB_SECRET})
+        ).json()
+        tgt = (await c.post("/api/v1/targets", json={"kind": "webhook", "name": "rx", "url": receiver.url})).json()
+        await c.post("/api/v1/routes", json={"source_id": src["id"], "target_id": tgt["id"], "events": ["*"]})
+        for n in range(5):
+            await _fire(c, src["id"], n)
     assert receiver.requests == []  # no worker ran: everything is pending in the database
     app = create_app(make_settings(tmp_path))
     async with app.router.lifespan_context(app):

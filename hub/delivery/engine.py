@@ -108,7 +108,11 @@ async def _flow_wait(rt: Runtime, target: TargetInfo, flow: _BatchFlow, now: flo
             return retry_at
         flow.probing.add(target.id)
     if target.rate_limit_per_second:
-        wait = await rt.ratelimiter.wait_time(target.id, target.rate_limit_per_second)
+        try:
+            wait = await rt.ratelimiter.wait_time(target.id, target.rate_limit_per_second)
+        except Exception as exc:  # the shared limiter is unreachable: hold the send briefly, lose nothing
+            log.warning("rate limiter unavailable", extra={"cause": f"{type(exc).__name__}: {exc}"})
+            return now + 1.0
         if wait > 0:
             return now + wait
     return None

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from arq.worker import Worker, func
+from redis.exceptions import RedisError
 
 from hub.config import ConfigError, Settings
 from hub.delivery.claim import claim_due, next_due_at
@@ -35,6 +36,14 @@ def batch_size(settings: Settings) -> int:
 async def drain(ctx: dict[str, Any]) -> int:
     """Claim and send due deliveries until none is left (or for DRAIN_SECONDS, then hand over)."""
     rt: Runtime = ctx["rt"]
+    slots: asyncio.Semaphore = ctx["drain_slots"]
+    if slots.locked():
+        return 0  # the running drains loop until nothing is due: in-flight sends stay ≤ worker_concurrency
+    async with slots:
+        return await _drain(rt)
+
+
+async def _drain(rt: Runtime) -> int:
     size = batch_size(rt.settings)
     started = time.monotonic()
     sent = 0
@@ -74,6 +83,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     rt = build_runtime(settings)
     await attach_arq(rt)
     ctx["rt"] = rt
+    ctx["drain_slots"] = asyncio.Semaphore(DRAIN_JOBS_PER_WORKER)
     ctx["sweeper"] = asyncio.create_task(_sweep(rt), name="hub-sweeper")
     if settings.metrics_port:
         from prometheus_client import start_http_server
@@ -123,8 +133,20 @@ def build_worker(settings: Settings, handle_signals: bool = True) -> Worker:
 
 
 async def run_worker(settings: Settings) -> None:
-    worker = build_worker(settings)
-    try:
-        await worker.async_run()
-    finally:
-        await worker.close()
+    """Run until a signal stops it; when Redis goes away, wait and start the worker loop again."""
+    while True:
+        worker = build_worker(settings)
+        try:
+            await worker.async_run()
+        except asyncio.CancelledError:  # SIGTERM/SIGINT: arq cancelled its main task
+            await worker.close()
+            return
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("lost Redis; restarting the worker loop", extra={"cause": f"{type(exc).__name__}: {exc}"})
+            if worker.tasks:
+                await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+            await shutdown(worker.ctx)
+            await asyncio.sleep(1.0)
+        else:
+            await worker.close()
+            return
