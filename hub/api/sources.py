@@ -79,6 +79,8 @@ def _validate(rt: Runtime, connector: str, secret: str | None, settings: dict[st
         sig = spec.signature_for(settings.get("signature"))
     except ValidationError as exc:
         raise invalid(f"invalid signature settings: {exc.errors()[0]['msg']}", field="settings.signature") from None
+    except ValueError as exc:
+        raise invalid(str(exc), field="settings.signature") from None
     if sig.scheme != "none" and spec.secret_required and not secret:
         raise invalid(f"connector {connector} needs a secret", field="secret")
     if secret and sig.key_encoding != "utf8":

@@ -98,6 +98,8 @@ class ConnectorSpec(_Strict):
         """The signature spec after a source's allowed overrides."""
         if not overrides:
             return self.signature
+        if not isinstance(overrides, dict):
+            raise ValueError("settings.signature must be an object")
         allowed = {k: v for k, v in overrides.items() if k in self.signature.configurable}
         if not allowed:
             return self.signature

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ def decode_key(secret: str, key_encoding: str) -> bytes:
     if key_encoding == "utf8":
         return secret.encode()
     raw = secret.removeprefix("whsec_") if key_encoding == "whsec" else secret
+    raw += "=" * (-len(raw) % 4)  # senders often drop the padding
     try:
         return base64.b64decode(raw, validate=True)
     except ValueError:
@@ -86,6 +88,8 @@ def _check_timestamp(spec: SignatureSpec, req: RawRequest, now: float) -> None:
         ts = float(raw)
     except ValueError:
         raise VerificationError("bad_timestamp", f"header {spec.timestamp_header} is not a number") from None
+    if not math.isfinite(ts):
+        raise VerificationError("bad_timestamp", f"header {spec.timestamp_header} is not a finite number")
     tolerance = spec.tolerance_seconds if spec.tolerance_seconds is not None else 300
     if abs(now - ts) > tolerance:
         raise VerificationError("stale_timestamp", f"timestamp outside the {tolerance}s tolerance")

@@ -95,7 +95,9 @@ def render_post(spec: MappingSpec, context: dict[str, Any]) -> Post:
         if value:
             fields.append(PostField(name=name, value=value))
     event = context.get("event", {})
-    thread_key = render_text(t.thread_key, context).strip() or event.get("subject") or None
+    subject = event.get("subject")
+    default_thread = f"{event.get('connector')}:{subject}" if subject else None  # as the built-in mappings write it
+    thread_key = render_text(t.thread_key, context).strip() or default_thread
     return Post(
         title=title.splitlines()[0][:500],
         body=render_text(t.body, context).strip(),

@@ -20,9 +20,14 @@ class SlackConfig(TargetConfig):
     icon_url: str | None = None
 
 
+def escape(text: str) -> str:
+    """Slack's control characters: without this, event text saying <!channel> pings a whole channel."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def to_mrkdwn(markdown: str) -> str:
-    """The few Markdown constructs mappings use, in Slack's mrkdwn."""
-    text = _LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", markdown)
+    """The few Markdown constructs mappings use, in Slack's mrkdwn; event text is escaped first."""
+    text = _LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", escape(markdown))
     return _BOLD.sub(r"*\1*", text)
 
 
@@ -33,7 +38,7 @@ def markdown_text(post: Post) -> str:
         parts.append(post.body)
     if post.fields:
         parts.append(" · ".join(f"**{f.name}:** {f.value}" for f in post.fields))
-    return "\n".join(parts)
+    return escape("\n".join(parts))
 
 
 def blocks(post: Post) -> list[dict[str, Any]]:
@@ -47,7 +52,8 @@ def blocks(post: Post) -> list[dict[str, Any]]:
             {
                 "type": "section",
                 "fields": [
-                    {"type": "mrkdwn", "text": f"*{f.name}*\n{to_mrkdwn(f.value)}"[:2000]} for f in post.fields[:10]
+                    {"type": "mrkdwn", "text": f"*{escape(f.name)}*\n{to_mrkdwn(f.value)}"[:2000]}
+                    for f in post.fields[:10]
                 ],
             }
         )
@@ -55,9 +61,9 @@ def blocks(post: Post) -> list[dict[str, Any]]:
     if post.author:
         if post.author.avatar:
             context.append({"type": "image", "image_url": post.author.avatar, "alt_text": post.author.name})
-        context.append({"type": "mrkdwn", "text": post.author.name})
+        context.append({"type": "mrkdwn", "text": escape(post.author.name)})
     if post.link:
-        context.append({"type": "mrkdwn", "text": f"<{post.link}|Open>"})
+        context.append({"type": "mrkdwn", "text": f"<{escape(post.link)}|Open>"})
     if context:
         out.append({"type": "context", "elements": context})
     return out

@@ -275,12 +275,6 @@ def test_no_default_mapping_at_all_is_a_mapping_error() -> None:
         MappingCatalogue().resolve("github", "issues.opened", None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="thread_key mismatch: github mappings key threads 'github:<repo>#<n>', while an event that falls back "
-    "to mappings/_default.yaml (e.g. issues.labeled routed by 'issues.*') gets render_post's default thread_key "
-    "= event.subject '<repo>#<n>', so it lands in a different RSE thread than the rest of the issue",
-)
 def test_an_issue_event_without_its_own_mapping_stays_in_the_issue_thread() -> None:
     fx = copy.deepcopy(fixture("github", "issues.opened"))
     fx["payload"]["action"] = "labeled"
@@ -349,7 +343,7 @@ def test_default_mapping_on_other_connectors(connector: str, name: str, title: s
     assert mapping is MAPPINGS.get("_default")
     post = render_post(mapping, context(connector, fx))
     assert post.title == title
-    assert post.thread_key == fx["expect"]["subject"]
+    assert post.thread_key == f"{connector}:{fx['expect']['subject']}"  # connector-qualified subject
     assert excerpt in post.body
 
 
@@ -382,7 +376,8 @@ def test_valid_inline_mapping_renders() -> None:
     mapping = MAPPINGS.resolve("github", "issues.opened", {"post": {"title": "{{ payload.issue.title | upper }}"}})
     post = render_post(mapping, context("github", fx))
     assert post.title == "FOUND A BUG"
-    assert post.thread_key == "octocat/Hello-World#1347"  # no thread_key template: the connector's subject
+    # no thread_key template: the connector-qualified subject, as the built-in mappings write it
+    assert post.thread_key == "github:octocat/Hello-World#1347"
 
 
 @pytest.mark.parametrize(

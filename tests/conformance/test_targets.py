@@ -380,11 +380,6 @@ def test_slack_body_of_a_bare_post() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub/targets/slack.py to_mrkdwn: text from the event is not escaped for Slack mrkdwn (& < >), so an "
-    "issue body containing <!channel> notifies the whole channel and '<' / '&' are misread",
-)
 def test_slack_escapes_control_characters_from_event_text() -> None:
     hostile = POST.model_copy(update={"body": "ping <!channel> & see <https://evil.example|this>"})
     mrkdwn = json.dumps([b for b in body_of("slack", hostile)["blocks"] if b["type"] != "header"])
