@@ -50,7 +50,6 @@ class Settings(BaseSettings):
     log_json: bool = Field(True, description="Structured JSON logs.")
     connectors_dir: Path | None = Field(None, description="Extra directory of connector specs.")
     mappings_dir: Path | None = Field(None, description="Extra directory of mapping files.")
-    allow_private_targets: bool = Field(True, description="Allow target URLs on private/loopback addresses.")
 
     @field_validator("database_url")
     @classmethod

@@ -21,6 +21,7 @@ from hub.config import ConfigError, Settings
 from hub.delivery.claim import claim_due, next_due_at
 from hub.delivery.engine import process_batch
 from hub.delivery.jobs import JOBS
+from hub.metrics import Metrics
 from hub.runtime import Runtime, build_runtime
 from hub.scaled.dispatch import DRAIN, QUEUE, attach_arq, deserialize, redis_settings, serialize
 
@@ -78,6 +79,22 @@ async def _sweep(rt: Runtime) -> None:
         await asyncio.sleep(interval)
 
 
+_process_metrics: Metrics | None = None
+
+
+def _serve_metrics(settings: Settings, rt: Runtime) -> None:
+    """One registry and one port per process: the worker loop restarts after a Redis outage, they stay."""
+    global _process_metrics
+    if _process_metrics is not None:
+        rt.metrics = _process_metrics
+        return
+    _process_metrics = rt.metrics
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, registry=rt.metrics.registry)
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     rt = build_runtime(settings)
@@ -85,10 +102,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["rt"] = rt
     ctx["drain_slots"] = asyncio.Semaphore(DRAIN_JOBS_PER_WORKER)
     ctx["sweeper"] = asyncio.create_task(_sweep(rt), name="hub-sweeper")
-    if settings.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.metrics_port, registry=rt.metrics.registry)
+    _serve_metrics(settings, rt)
     log.info("worker ready", extra={"batch": batch_size(settings)})
 
 
