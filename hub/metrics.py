@@ -33,10 +33,13 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
         self.queue_depth = Gauge("hub_queue_depth", "Deliveries pending or being sent", registry=self.registry)
-        self.breaker_open = Gauge(
-            "hub_breaker_open",
-            "1 when a target's circuit breaker is not closed",
-            ["target_id", "state"],
+        self.deliveries_by_status = Gauge(
+            "hub_deliveries_by_status", "Deliveries in the database, by status", ["status"], registry=self.registry
+        )
+        self.breaker_state = Gauge(
+            "hub_breaker_state",
+            "Circuit breaker per target: 0 closed, 1 half_open, 2 open, 3 disabled",
+            ["target_id"],
             registry=self.registry,
         )
 

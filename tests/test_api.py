@@ -191,8 +191,14 @@ async def test_health_ready_metrics_docs(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
-    metrics = await client.get("/metrics")
-    assert "hub_events_received" in metrics.text
+    await client.post("/api/v1/targets", json={"kind": "inbox", "name": "box"})
+    await client.post("/hooks/src_unknown", content=b"{}")
+    metrics = (await client.get("/metrics")).text
+    assert 'hub_events_rejected_total{cause="unknown_source"} 1.0' in metrics
+    assert 'hub_deliveries_by_status{status="pending"} 0.0' in metrics
+    assert "hub_queue_depth 0.0" in metrics
+    assert "hub_breaker_state{target_id=" in metrics
+    assert "hub_attempt_latency_seconds_bucket" in metrics
     assert (await client.get("/docs")).status_code == 200
 
 

@@ -39,12 +39,24 @@ async def readyz(rt: RuntimeDep) -> JSONResponse:
     )
 
 
+BREAKER_LEVEL = {"closed": 0, "half_open": 1, "open": 2, "disabled": 3}
+STATUSES = ("pending", "sending", "delivered", "dead", "failed", "skipped")
+
+
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(rt: RuntimeDep) -> Response:
-    d = t.deliveries
+    """This process's counters, plus gauges read from the database (true across all workers)."""
+    d, tg = t.deliveries, t.targets
     async with rt.engine.connect() as conn:
-        depth = await conn.scalar(
-            sa.select(sa.func.count()).select_from(d).where(d.c.status.in_(("pending", "sending")))
+        by_status: dict[str, int] = dict(
+            (await conn.execute(sa.select(d.c.status, sa.func.count()).group_by(d.c.status))).all()
         )
-    rt.metrics.queue_depth.set(depth or 0)
-    return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        breakers = (await conn.execute(sa.select(tg.c.id, tg.c.breaker_state))).all()
+    m = rt.metrics
+    for status in STATUSES:
+        m.deliveries_by_status.labels(status).set(by_status.get(status, 0))
+    m.queue_depth.set(by_status.get("pending", 0) + by_status.get("sending", 0))
+    m.breaker_state.clear()
+    for target_id, state in breakers:
+        m.breaker_state.labels(target_id).set(BREAKER_LEVEL.get(state, 0))
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
