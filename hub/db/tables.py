@@ -98,7 +98,15 @@ deliveries = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("delivered_at", sa.Float, nullable=True),
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
-    sa.Index("ix_deliveries_order", "target_id", "order_key", "id"),
+    # only unfinished deliveries can hold back a later one of their thread: keep that index small
+    sa.Index(
+        "ix_deliveries_unfinished_order",
+        "target_id",
+        "order_key",
+        "id",
+        postgresql_where=sa.text("status IN ('pending', 'sending')"),
+        sqlite_where=sa.text("status IN ('pending', 'sending')"),
+    ),
     sa.Index("ix_deliveries_event", "event_id"),
 )
 

@@ -72,7 +72,13 @@ def upgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.create_index("ix_deliveries_due", ["status", "next_attempt_at"], unique=False)
         batch_op.create_index("ix_deliveries_event", ["event_id"], unique=False)
-        batch_op.create_index("ix_deliveries_order", ["target_id", "order_key", "id"], unique=False)
+        batch_op.create_index(
+            "ix_deliveries_unfinished_order",
+            ["target_id", "order_key", "id"],
+            unique=False,
+            postgresql_where=sa.text("status IN ('pending', 'sending')"),
+            sqlite_where=sa.text("status IN ('pending', 'sending')"),
+        )
 
     op.create_table(
         "events",
@@ -189,7 +195,7 @@ def downgrade() -> None:
 
     op.drop_table("events")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.drop_index("ix_deliveries_order")
+        batch_op.drop_index("ix_deliveries_unfinished_order")
         batch_op.drop_index("ix_deliveries_event")
         batch_op.drop_index("ix_deliveries_due")
 
