@@ -10,43 +10,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
+from hub.api.deliveries import DeliveryDetail, DeliveryOut, attempt_out, delivery_out
 from hub.db import tables as t
 from hub.errors import HubError, not_found
 from hub.ingest.store import delivery_rows
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 EventStatus = Literal["ignored", "unrouted", "pending", "delivered", "failed"]
-DeliveryStatus = Literal["pending", "sending", "delivered", "dead", "failed", "skipped"]
-
-
-class AttemptOut(BaseModel):
-    id: str
-    number: int
-    started_at: str | None
-    latency_ms: float
-    outcome: str
-    status_code: int | None
-    error: str | None
-    response_excerpt: str | None
-
-
-class DeliveryOut(BaseModel):
-    id: str
-    event_id: str
-    route_id: str
-    target_id: str
-    status: str
-    attempts: int
-    next_attempt_at: str | None
-    last_error: str | None
-    last_status_code: int | None
-    idempotency_key: str
-    created_at: str | None
-    delivered_at: str | None
-
-
-class DeliveryDetail(DeliveryOut):
-    attempt_log: list[AttemptOut]
 
 
 class EventOut(BaseModel):
@@ -64,37 +34,6 @@ class EventDetail(EventOut):
     headers: dict[str, str]
     payload: Any
     deliveries: list[DeliveryDetail]
-
-
-def delivery_out(r: Any) -> DeliveryOut:
-    pending = r["status"] in ("pending", "sending")
-    return DeliveryOut(
-        id=r["id"],
-        event_id=r["event_id"],
-        route_id=r["route_id"],
-        target_id=r["target_id"],
-        status=r["status"],
-        attempts=r["attempts"],
-        next_attempt_at=iso(r["next_attempt_at"]) if pending else None,
-        last_error=r["last_error"],
-        last_status_code=r["last_status_code"],
-        idempotency_key=r["id"],
-        created_at=iso(r["created_at"]),
-        delivered_at=iso(r["delivered_at"]),
-    )
-
-
-def _attempt_out(a: Any) -> AttemptOut:
-    return AttemptOut(
-        id=a["id"],
-        number=a["number"],
-        started_at=iso(a["started_at"]),
-        latency_ms=a["latency_ms"],
-        outcome=a["outcome"],
-        status_code=a["status_code"],
-        error=a["error"],
-        response_excerpt=a["response_excerpt"],
-    )
 
 
 def _status_filter(status: str) -> Any:
@@ -202,7 +141,7 @@ async def get_event(event_id: str, rt: RuntimeDep, _: ReadKey) -> EventDetail:
         payload = ev["body"].decode("utf-8", "replace")
     details = [
         DeliveryDetail(
-            **delivery_out(d).model_dump(), attempt_log=[_attempt_out(a) for a in atts if a["delivery_id"] == d["id"]]
+            **delivery_out(d).model_dump(), attempt_log=[attempt_out(a) for a in atts if a["delivery_id"] == d["id"]]
         )
         for d in dels
     ]
@@ -245,66 +184,3 @@ async def replay_event(event_id: str, rt: RuntimeDep, _: AdminKey) -> list[Deliv
         await conn.execute(sa.update(t.events).where(t.events.c.id == event_id).values(status="routed"))
     await rt.dispatcher.notify()
     return [delivery_out(r) for r in rows]
-
-
-@router.get("/deliveries", response_model=list[DeliveryOut], summary="List deliveries, newest first")
-async def list_deliveries(
-    rt: RuntimeDep,
-    _: ReadKey,
-    status: DeliveryStatus | None = None,
-    target_id: str | None = None,
-    event_id: str | None = None,
-    before: str | None = None,
-    limit: int = Query(50, ge=1, le=500),
-) -> list[DeliveryOut]:
-    d = t.deliveries
-    stmt = sa.select(d).order_by(d.c.id.desc()).limit(limit)
-    for col, value in ((d.c.status, status), (d.c.target_id, target_id), (d.c.event_id, event_id)):
-        if value:
-            stmt = stmt.where(col == value)
-    if before:
-        stmt = stmt.where(d.c.id < before)
-    async with rt.engine.connect() as conn:
-        return [delivery_out(r) for r in (await conn.execute(stmt)).mappings()]
-
-
-@router.get("/deliveries/{delivery_id}", response_model=DeliveryDetail, summary="A delivery with its attempts")
-async def get_delivery(delivery_id: str, rt: RuntimeDep, _: ReadKey) -> DeliveryDetail:
-    async with rt.engine.connect() as conn:
-        row = (await conn.execute(sa.select(t.deliveries).where(t.deliveries.c.id == delivery_id))).mappings().first()
-        if row is None:
-            raise not_found("delivery", delivery_id)
-        atts = (
-            (
-                await conn.execute(
-                    sa.select(t.attempts).where(t.attempts.c.delivery_id == delivery_id).order_by(t.attempts.c.id)
-                )
-            )
-            .mappings()
-            .all()
-        )
-    return DeliveryDetail(**delivery_out(row).model_dump(), attempt_log=[_attempt_out(a) for a in atts])
-
-
-@router.post(
-    "/deliveries/{delivery_id}/retry",
-    status_code=202,
-    response_model=DeliveryOut,
-    summary="Send a dead, failed or skipped delivery again now",
-)
-async def retry_delivery(delivery_id: str, rt: RuntimeDep, _: AdminKey) -> DeliveryOut:
-    d = t.deliveries
-    ts = now()
-    async with rt.engine.begin() as conn:
-        res = await conn.execute(
-            sa.update(d)
-            .where(d.c.id == delivery_id, d.c.status.in_(("dead", "failed", "skipped", "pending")))
-            .values(status="pending", next_attempt_at=ts, updated_at=ts)
-        )
-        row = (await conn.execute(sa.select(d).where(d.c.id == delivery_id))).mappings().first()
-    if row is None:
-        raise not_found("delivery", delivery_id)
-    if res.rowcount == 0:
-        raise HubError(409, "delivery_not_retryable", f"delivery is {row['status']}")
-    await rt.dispatcher.notify()
-    return delivery_out(row)

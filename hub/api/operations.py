@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
-from hub.api.events import DeliveryOut, delivery_out
+from hub.api.deliveries import DeliveryOut, delivery_out
 from hub.api.targets import get_target_row
 from hub.db import tables as t
 from hub.delivery import breaker
