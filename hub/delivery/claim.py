@@ -19,34 +19,43 @@ _d = t.deliveries
 _p = t.deliveries.alias("earlier")
 
 
-def _due_ids(now: float, limit: int, skip_locked: bool) -> sa.Select[tuple[str]]:
-    earlier_unfinished = sa.exists().where(
+def _no_earlier_unfinished() -> sa.ColumnElement[bool]:
+    return ~sa.exists().where(
         _p.c.target_id == _d.c.target_id,
         _p.c.order_key == _d.c.order_key,
         _p.c.id < _d.c.id,
         _p.c.status.in_(UNFINISHED),
     )
-    due = sa.or_(
-        sa.and_(_d.c.status == "pending", _d.c.next_attempt_at <= now),
-        sa.and_(_d.c.status == "sending", _d.c.lease_until < now),
-    )
-    stmt = sa.select(_d.c.id).where(due, ~earlier_unfinished).order_by(_d.c.next_attempt_at).limit(limit)
-    if skip_locked:
-        stmt = stmt.with_for_update(skip_locked=True)
-    return stmt
 
 
-async def claim_due(engine: AsyncEngine, limit: int, lease_until: float, now: float) -> list[str]:
-    """Mark up to ``limit`` due deliveries as ``sending`` with our lease; return their ids."""
-    pg = engine.dialect.name == "postgresql"
-    stmt = (
+def _claim(candidates: sa.Select[tuple[str]], limit: int, lease_until: float, now: float, pg: bool) -> sa.Update:
+    candidates = candidates.where(_no_earlier_unfinished()).limit(limit)
+    if pg:
+        candidates = candidates.with_for_update(skip_locked=True)
+    return (
         sa.update(_d)
-        .where(_d.c.id.in_(_due_ids(now, limit, skip_locked=pg).scalar_subquery()))
+        .where(_d.c.id.in_(candidates.scalar_subquery()))
         .values(status="sending", lease_until=lease_until, updated_at=now)
         .returning(_d.c.id)
     )
+
+
+async def claim_due(engine: AsyncEngine, limit: int, lease_until: float, now: float) -> list[str]:
+    """Mark up to ``limit`` due deliveries as ``sending`` with our lease; return their ids.
+
+    Two index range scans, never a table scan: pending ones by (status, next_attempt_at), then
+    deliveries whose lease ran out (a worker died) by status.
+    """
+    pg = engine.dialect.name == "postgresql"
+    pending = (
+        sa.select(_d.c.id).where(_d.c.status == "pending", _d.c.next_attempt_at <= now).order_by(_d.c.next_attempt_at)
+    )
+    expired = sa.select(_d.c.id).where(_d.c.status == "sending", _d.c.lease_until < now)
     async with engine.begin() as conn:
-        return [r[0] for r in await conn.execute(stmt)]
+        ids = [r[0] for r in await conn.execute(_claim(pending, limit, lease_until, now, pg))]
+        if len(ids) < limit:
+            ids += [r[0] for r in await conn.execute(_claim(expired, limit - len(ids), lease_until, now, pg))]
+    return ids
 
 
 async def next_due_at(conn: AsyncConnection) -> float | None:
