@@ -92,9 +92,11 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         rt = build_runtime(settings, transport)
         app.state.runtime = rt
         worker = await start_runtime(rt)
+        rt.ingest.start()
         try:
             yield
         finally:
+            await rt.ingest.stop()
             if worker:
                 await worker.stop()
             for closer in rt.closers:

@@ -15,6 +15,7 @@ from hub.connectors.catalogue import ConnectorCatalogue, builtin_catalogue
 from hub.crypto import SecretBox, secret_box_for
 from hub.db.engine import create_engine
 from hub.delivery.ratelimit import LocalRateLimiter, RateLimiter
+from hub.ingest.batcher import IngestBatcher
 from hub.mapping.catalogue import MappingCatalogue, builtin_mappings
 from hub.metrics import Metrics
 
@@ -45,6 +46,10 @@ class Runtime:
     readiness_probes: dict[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
     background: Callable[..., Awaitable[None]] | None = None  # submit(job function name, job id)
+    ingest: IngestBatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ingest = IngestBatcher(self.engine)
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -24,7 +24,8 @@ def _no_earlier_unfinished() -> sa.ColumnElement[bool]:
         _p.c.target_id == _d.c.target_id,
         _p.c.order_key == _d.c.order_key,
         _p.c.id < _d.c.id,
-        _p.c.status.in_(UNFINISHED),
+        # literals, not bound parameters: SQLite uses the partial index only when it can see them
+        _p.c.status.in_([sa.literal_column(f"'{s}'") for s in UNFINISHED]),
     )
 
 

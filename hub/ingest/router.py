@@ -13,7 +13,7 @@ from hub.connectors.parse import ParseError, lookup, parse
 from hub.connectors.spec import ConnectorSpec
 from hub.connectors.verify import RawRequest, VerificationError, verify
 from hub.errors import HubError
-from hub.ingest.store import NewEvent, store_event
+from hub.ingest.store import NewEvent
 from hub.runtime import Runtime
 
 log = logging.getLogger("hub.ingest")
@@ -107,7 +107,12 @@ async def receive(source_id: str, request: Request) -> Response:
         now,
         status,
     )
-    stored = await store_event(rt.engine, ev, routes)
+    try:
+        stored = await rt.ingest.store(ev, routes)
+    except Exception as exc:
+        raise _reject(
+            rt, source_id, 503, "storage_unavailable", f"the event could not be stored: {type(exc).__name__}"
+        ) from None
     if stored.duplicate:
         rt.metrics.events_duplicate.inc()
         log.info("duplicate webhook", extra={"source_id": source_id, "event_id": stored.event_id})

@@ -61,10 +61,8 @@ def delivery_rows(
     return rows
 
 
-async def store_event(engine: AsyncEngine, ev: NewEvent, routes: Sequence[RouteInfo]) -> StoredEvent:
-    """Insert the event unless its dedup key was seen; a duplicate returns the first event's id."""
-    event_id = new_id("evt")
-    values = {
+def _event_values(event_id: str, ev: NewEvent) -> dict[str, object]:
+    return {
         "id": event_id,
         "source_id": ev.source_id,
         "connector": ev.connector,
@@ -76,20 +74,68 @@ async def store_event(engine: AsyncEngine, ev: NewEvent, routes: Sequence[RouteI
         "body": ev.body,
         "received_at": ev.received_at,
     }
+
+
+async def store_events(engine: AsyncEngine, batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]]) -> list[StoredEvent]:
+    """Insert a batch of events and their deliveries in one transaction (group commit).
+
+    An event whose (source, dedup key) is already stored — earlier, by another process at the same
+    moment, or earlier in this batch — is not inserted: its result names the first event's id.
+    """
+    e = t.events
+    ids = [new_id("evt") for _ in batch]
+    first_in_batch: dict[tuple[str, str], int] = {}
+    for i, (ev, _) in enumerate(batch):
+        if ev.dedup_key is not None:
+            first_in_batch.setdefault((ev.source_id, ev.dedup_key), i)
+    candidates = [
+        i
+        for i, (ev, _) in enumerate(batch)
+        if ev.dedup_key is None or first_in_batch[(ev.source_id, ev.dedup_key)] == i
+    ]
     async with engine.begin() as conn:
-        if ev.dedup_key is None:
-            await conn.execute(t.events.insert().values(**values))
+        stored_ids: dict[tuple[str, str], str] = {}
+        keys = {k[1] for k in first_in_batch}
+        if keys:
+            found = await conn.execute(sa.select(e.c.source_id, e.c.dedup_key, e.c.id).where(e.c.dedup_key.in_(keys)))
+            stored_ids = {
+                (r.source_id, r.dedup_key): r.id for r in found if (r.source_id, r.dedup_key) in first_in_batch
+            }
+        to_insert = [
+            i
+            for i in candidates
+            if batch[i][0].dedup_key is None or (batch[i][0].source_id, batch[i][0].dedup_key) not in stored_ids
+        ]
+        inserted: set[str] = set()
+        if to_insert:
+            stmt = insert_ignoring_conflicts(e, engine.dialect.name, "source_id", "dedup_key").returning(e.c.id)
+            rows = await conn.execute(stmt, [_event_values(ids[i], batch[i][0]) for i in to_insert])
+            inserted = {r[0] for r in rows}
+        lost_race = [i for i in to_insert if ids[i] not in inserted]  # another process stored it just now
+        if lost_race:
+            race_keys = {batch[i][0].dedup_key for i in lost_race}
+            found = await conn.execute(
+                sa.select(e.c.source_id, e.c.dedup_key, e.c.id).where(e.c.dedup_key.in_(race_keys))
+            )
+            stored_ids.update({(r.source_id, r.dedup_key): r.id for r in found})
+        deliveries: dict[int, list[dict[str, object]]] = {}
+        for i in to_insert:
+            if ids[i] in inserted:
+                ev, routes = batch[i]
+                deliveries[i] = delivery_rows(ids[i], ev.subject, routes, ev.received_at)
+        all_rows = [row for rows_ in deliveries.values() for row in rows_]
+        if all_rows:
+            await conn.execute(t.deliveries.insert(), all_rows)
+    results: list[StoredEvent] = []
+    for i, (ev, _) in enumerate(batch):
+        if ids[i] in inserted:
+            results.append(StoredEvent(ids[i], False, [str(r["id"]) for r in deliveries.get(i, [])]))
         else:
-            stmt = insert_ignoring_conflicts(t.events, engine.dialect.name, "source_id", "dedup_key")
-            inserted = (await conn.execute(stmt.values(**values).returning(t.events.c.id))).first()
-            if inserted is None:
-                first = await conn.scalar(
-                    sa.select(t.events.c.id).where(
-                        t.events.c.source_id == ev.source_id, t.events.c.dedup_key == ev.dedup_key
-                    )
-                )
-                return StoredEvent(str(first), True, [])
-        rows = delivery_rows(event_id, ev.subject, routes, ev.received_at)
-        if rows:
-            await conn.execute(t.deliveries.insert(), rows)
-    return StoredEvent(event_id, False, [str(r["id"]) for r in rows])
+            key = (ev.source_id, ev.dedup_key or "")
+            first = stored_ids.get(key) or ids[first_in_batch[key]]
+            results.append(StoredEvent(first, True, []))
+    return results
+
+
+async def store_event(engine: AsyncEngine, ev: NewEvent, routes: Sequence[RouteInfo]) -> StoredEvent:
+    return (await store_events(engine, [(ev, routes)]))[0]

@@ -1,0 +1,75 @@
+"""Group commit for ingest: concurrent webhooks share one transaction (and one fsync).
+
+Each request waits for the commit of the batch holding its event, so a 202 still means "stored".
+Batches form on their own under load: while one commits, the next fills up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.config_cache import RouteInfo
+from hub.ingest.store import NewEvent, StoredEvent, store_events
+
+log = logging.getLogger("hub.ingest")
+MAX_BATCH = 500
+
+_Item = tuple[NewEvent, Sequence[RouteInfo], "asyncio.Future[StoredEvent]"]
+
+
+class IngestBatcher:
+    def __init__(self, engine: AsyncEngine, max_batch: int = MAX_BATCH) -> None:
+        self._engine = engine
+        self._max = max_batch
+        self._pending: list[_Item] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="hub-ingest-writer")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for _, _, fut in self._pending:
+            if not fut.done():
+                fut.set_exception(RuntimeError("hub is shutting down"))
+
+    async def store(self, ev: NewEvent, routes: Sequence[RouteInfo]) -> StoredEvent:
+        if self._task is None or self._task.done():  # not started (or stopped): store on our own
+            return (await store_events(self._engine, [(ev, routes)]))[0]
+        fut: asyncio.Future[StoredEvent] = asyncio.get_running_loop().create_future()
+        self._pending.append((ev, routes, fut))
+        self._wake.set()
+        return await fut
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending[: self._max], self._pending[self._max :]
+                await self._flush(batch)
+
+    async def _flush(self, batch: list[_Item]) -> None:
+        try:
+            results = await store_events(self._engine, [(ev, routes) for ev, routes, _ in batch])
+        except Exception as exc:  # nothing was committed
+            if len(batch) > 1:  # one bad event must not fail its neighbours: store them one by one
+                for item in batch:
+                    await self._flush([item])
+                return
+            log.exception("storing an event failed", extra={"source_id": batch[0][0].source_id})
+            if not batch[0][2].done():
+                batch[0][2].set_exception(exc)
+            return
+        for (_, _, fut), result in zip(batch, results, strict=True):
+            if not fut.done():
+                fut.set_result(result)
