@@ -22,6 +22,7 @@ from hub.delivery.embedded import EmbeddedWorker
 from hub.delivery.jobs import local_runner
 from hub.errors import HubError
 from hub.ingest import router as ingest
+from hub.ingest.fastpath import IngestFastPath
 from hub.runtime import Runtime, build_runtime
 
 log = logging.getLogger("hub.app")
@@ -84,7 +85,10 @@ async def start_runtime(rt: Runtime) -> EmbeddedWorker | None:
     return None
 
 
-def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None, fast_ingest: bool = True
+) -> FastAPI:
+    """The app. ``fast_ingest`` serves POST /hooks/… from a plain ASGI middleware (off: the FastAPI route)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -105,6 +109,8 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
 
     app = FastAPI(title="hub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     _error_handlers(app)
+    if fast_ingest:
+        app.add_middleware(IngestFastPath)
     for module in (ingest, sources, targets, routes, events, deliveries, operations, preview, catalogue, keys, health):
         app.include_router(module.router)
     return app

@@ -36,9 +36,16 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
 
 
+@pytest.fixture(params=[True, False], ids=["fastpath", "route"])
+def fast_ingest(request: pytest.FixtureRequest) -> bool:
+    """Ingest through the ASGI fast path and through the documented FastAPI route: same answers."""
+    return bool(request.param)
+
+
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
+async def app(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[FastAPI]:
+    fast = request.getfixturevalue("fast_ingest") if "fast_ingest" in request.fixturenames else True
+    application = create_app(settings, fast_ingest=fast)
     async with application.router.lifespan_context(application):
         yield application
 

@@ -1,4 +1,4 @@
-"""POST /hooks/{source_id}: every error code, durability before 202, duplicates, handshakes."""
+"""POST /hooks/{source_id}: every error code, durability before 202, duplicates, handshakes (both paths)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from hub.db import tables as t
 from hub.runtime import Runtime
 from tests.conftest import create, make_settings
 from tests.helpers import GITHUB_SECRET, github_issue, github_request
+
+pytestmark = pytest.mark.usefixtures("fast_ingest")
 
 
 async def _source(client: httpx.AsyncClient, connector: str = "github", secret: str = GITHUB_SECRET) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.config_cache import RouteInfo
+from hub.ingest.sqlite_writer import SqliteIngestWriter
 from hub.ingest.store import NewEvent, StoredEvent, store_events
 
 log = logging.getLogger("hub.ingest")
@@ -22,9 +23,24 @@ MAX_BATCH = 500
 _Item = tuple[NewEvent, Sequence[RouteInfo], "asyncio.Future[StoredEvent]"]
 
 
+StoreBatch = Callable[[Sequence[tuple[NewEvent, Sequence[RouteInfo]]]], Awaitable[list[StoredEvent]]]
+
+
+def batch_store_for(engine: AsyncEngine) -> tuple[StoreBatch, Callable[[], None]]:
+    """SQLite: a dedicated sqlite3 writer thread. Postgres: the async engine. Returns (store, close)."""
+    if engine.dialect.name == "sqlite" and engine.url.database:
+        writer = SqliteIngestWriter(engine.url.database)
+        return writer.store_events, writer.close
+
+    async def store(batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]]) -> list[StoredEvent]:
+        return await store_events(engine, batch)
+
+    return store, lambda: None
+
+
 class IngestBatcher:
     def __init__(self, engine: AsyncEngine, max_batch: int = MAX_BATCH) -> None:
-        self._engine = engine
+        self._store, self._close = batch_store_for(engine)
         self._max = max_batch
         self._pending: list[_Item] = []
         self._wake = asyncio.Event()
@@ -41,10 +57,11 @@ class IngestBatcher:
         for _, _, fut in self._pending:
             if not fut.done():
                 fut.set_exception(RuntimeError("hub is shutting down"))
+        self._close()
 
     async def store(self, ev: NewEvent, routes: Sequence[RouteInfo]) -> StoredEvent:
         if self._task is None or self._task.done():  # not started (or stopped): store on our own
-            return (await store_events(self._engine, [(ev, routes)]))[0]
+            return (await self._store([(ev, routes)]))[0]
         fut: asyncio.Future[StoredEvent] = asyncio.get_running_loop().create_future()
         self._pending.append((ev, routes, fut))
         self._wake.set()
@@ -60,7 +77,7 @@ class IngestBatcher:
 
     async def _flush(self, batch: list[_Item]) -> None:
         try:
-            results = await store_events(self._engine, [(ev, routes) for ev, routes, _ in batch])
+            results = await self._store([(ev, routes) for ev, routes, _ in batch])
         except Exception as exc:  # nothing was committed
             if len(batch) > 1:  # one bad event must not fail its neighbours: store them one by one
                 for item in batch:

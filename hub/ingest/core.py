@@ -1,0 +1,95 @@
+"""The ingest pipeline, free of any web framework: verify, parse, route, store, answer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hub.connectors.parse import ParseError, lookup, parse
+from hub.connectors.spec import ConnectorSpec
+from hub.connectors.verify import RawRequest, VerificationError, verify
+from hub.errors import HubError
+from hub.ingest.store import NewEvent
+from hub.runtime import Runtime
+
+log = logging.getLogger("hub.ingest")
+_NEVER_STORED = {"authorization", "cookie", "proxy-authorization", "x-gitlab-token"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+def reject(rt: Runtime, source_id: str, status: int, code: str, cause: str) -> HubError:
+    rt.metrics.events_rejected.labels(code).inc()
+    log.warning("webhook rejected", extra={"source_id": source_id, "code": code, "cause": cause})
+    return HubError(status, code, cause)
+
+
+def stored_headers(headers: Mapping[str, str], spec: ConnectorSpec) -> dict[str, str]:
+    secret_header = spec.signature.header.lower() if spec.signature.scheme == "token" else None
+    return {k: v for k, v in headers.items() if k not in _NEVER_STORED and k != secret_header}
+
+
+async def lookup_source(rt: Runtime, source_id: str) -> tuple[Any, ConnectorSpec]:
+    source = await rt.cache.source(source_id)
+    if source is None or not source.enabled:
+        raise reject(rt, source_id, 404, "unknown_source", "no enabled source with this id")
+    spec = rt.connectors.get(source.connector)
+    if spec is None:
+        raise reject(rt, source_id, 404, "unknown_connector", f"connector {source.connector} is not registered")
+    return source, spec
+
+
+def too_large(rt: Runtime, source_id: str) -> HubError:
+    return reject(rt, source_id, 413, "body_too_large", f"body over {rt.settings.max_body_bytes} bytes")
+
+
+async def ingest(rt: Runtime, source_id: str, raw: RawRequest) -> Answer:
+    """Everything after the body is read. Raises HubError with a stable code; 202 only once committed."""
+    source, spec = await lookup_source(rt, source_id)
+    now = time.time()
+    try:
+        verify(spec.signature_for(source.settings.get("signature")), source.secret, raw, now)
+    except VerificationError as exc:
+        raise reject(rt, source_id, 401, exc.code, exc.message) from None
+    try:
+        parsed = parse(spec, raw)
+    except ParseError as exc:
+        raise reject(rt, source_id, 400, "unparseable_body", str(exc)) from None
+    challenge = spec.handshake.challenge
+    if challenge and str(lookup(parsed.payload, challenge.field)) == challenge.equals:
+        return Answer(200, {"challenge": lookup(parsed.payload, challenge.echo_field)})
+    ignored = parsed.type in spec.handshake.ignore_types
+    routes = [] if ignored else await rt.cache.routes_for(source_id, parsed.type)
+    status = "ignored" if ignored else ("routed" if routes else "unrouted")
+    ev = NewEvent(
+        source_id,
+        spec.id,
+        parsed.type,
+        parsed.dedup_key,
+        parsed.subject,
+        stored_headers(raw.headers, spec),
+        raw.body,
+        now,
+        status,
+    )
+    try:
+        stored = await rt.ingest.store(ev, routes)
+    except Exception as exc:
+        raise reject(
+            rt, source_id, 503, "storage_unavailable", f"the event could not be stored: {type(exc).__name__}"
+        ) from None
+    if stored.duplicate:
+        rt.metrics.events_duplicate.inc()
+        log.info("duplicate webhook", extra={"source_id": source_id, "event_id": stored.event_id})
+        return Answer(200, {"event_id": stored.event_id, "duplicate": True})
+    rt.metrics.events_received.labels(spec.id).inc()
+    if stored.delivery_ids:
+        await rt.dispatcher.notify()
+    return Answer(202, {"event_id": stored.event_id})
