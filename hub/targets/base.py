@@ -132,7 +132,9 @@ async def send_http(req: OutboundRequest, ctx: DeliveryContext) -> SendResult:
         resp = await ctx.client.request(req.method, req.url, content=content, headers=headers, timeout=ctx.timeout)
     except httpx.TimeoutException as exc:
         return SendResult(
-            "retry", error=f"timeout: {type(exc).__name__}", latency_ms=(time.perf_counter() - started) * 1000
+            "retry",
+            error=f"timeout: {type(exc).__name__}: {exc}"[:500],
+            latency_ms=(time.perf_counter() - started) * 1000,
         )
     except httpx.HTTPError as exc:
         return SendResult(
