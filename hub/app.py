@@ -85,10 +85,7 @@ async def start_runtime(rt: Runtime) -> EmbeddedWorker | None:
     return None
 
 
-def create_app(
-    settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None, fast_ingest: bool = True
-) -> FastAPI:
-    """The app. ``fast_ingest`` serves POST /hooks/… from a plain ASGI middleware (off: the FastAPI route)."""
+def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -109,8 +106,11 @@ def create_app(
 
     app = FastAPI(title="hub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     _error_handlers(app)
-    if fast_ingest:
-        app.add_middleware(IngestFastPath)
     for module in (ingest, sources, targets, routes, events, deliveries, operations, preview, catalogue, keys, health):
         app.include_router(module.router)
     return app
+
+
+def create_asgi_app(settings: Settings | None = None) -> IngestFastPath:
+    """What `hub serve` runs: the app behind the ingest fast path (POST /hooks/… never enters FastAPI)."""
+    return IngestFastPath(create_app(settings))

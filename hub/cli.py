@@ -35,13 +35,13 @@ def serve(
     """Run the API (and, on the embedded default, the delivery worker) in one process."""
     import uvicorn
 
-    from hub.app import create_app
+    from hub.app import create_asgi_app
     from hub.logs import configure_logging
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_json)
     uvicorn.run(
-        create_app(settings), host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10
+        create_asgi_app(settings), host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10
     )
 
 

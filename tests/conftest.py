@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from hub.app import create_app
 from hub.config import Settings
+from hub.ingest.fastpath import IngestFastPath
 from hub.runtime import Runtime
 from tests.helpers import ADMIN_KEY, AUTH, GITHUB_SECRET
 from tests.receiver import Receiver, serve_receiver
@@ -43,9 +44,8 @@ def fast_ingest(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture
-async def app(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[FastAPI]:
-    fast = request.getfixturevalue("fast_ingest") if "fast_ingest" in request.fixturenames else True
-    application = create_app(settings, fast_ingest=fast)
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -57,8 +57,10 @@ def runtime(app: FastAPI) -> Runtime:
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
+async def client(app: FastAPI, request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    """Through the ingest fast path, as `hub serve` runs (or the FastAPI route, when a test asks)."""
+    fast = request.getfixturevalue("fast_ingest") if "fast_ingest" in request.fixturenames else True
+    transport = httpx.ASGITransport(app=IngestFastPath(app) if fast else app)
     async with httpx.AsyncClient(transport=transport, base_url="http://hub.test", headers=AUTH) as c:
         yield c
 

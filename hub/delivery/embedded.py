@@ -16,6 +16,7 @@ from hub.runtime import Runtime
 
 log = logging.getLogger("hub.worker")
 MAX_BATCH = 50
+MAX_YIELD = 0.25  # while ingest is bursting, still claim at least this often
 
 
 class EmbeddedWorker:
@@ -28,6 +29,7 @@ class EmbeddedWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._stopping = False
+        self._last_claim = 0.0
 
     async def notify(self) -> None:
         self._wake.set()
@@ -59,6 +61,9 @@ class EmbeddedWorker:
     async def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()  # before claiming, so a notify during the claim is not lost
+            if self.rt.ingest.under_pressure() and time.monotonic() - self._last_claim < MAX_YIELD:
+                await asyncio.sleep(0.02)  # acknowledging webhooks first: deliveries wait, durably, in the db
+                continue
             try:
                 claimed = await self._claim()
             except Exception:
@@ -75,6 +80,7 @@ class EmbeddedWorker:
         if free <= 0:
             return 0
         now = time.time()
+        self._last_claim = time.monotonic()
         ids = await claim_due(self.rt.engine, min(free, MAX_BATCH), now + self.rt.settings.delivery_lease, now)
         if ids:
             self._active += len(ids)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,6 +20,8 @@ from hub.ingest.store import NewEvent, StoredEvent, store_events
 
 log = logging.getLogger("hub.ingest")
 MAX_BATCH = 500
+PRESSURE_BATCH = 4  # a batch this big means webhooks are arriving faster than one at a time
+PRESSURE_WINDOW = 0.05
 
 _Item = tuple[NewEvent, Sequence[RouteInfo], "asyncio.Future[StoredEvent]"]
 
@@ -42,9 +45,14 @@ class IngestBatcher:
     def __init__(self, engine: AsyncEngine, max_batch: int = MAX_BATCH) -> None:
         self._store, self._close = batch_store_for(engine)
         self._max = max_batch
+        self._last_busy = 0.0
         self._pending: list[_Item] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def under_pressure(self) -> bool:
+        """True while webhooks arrive in bursts: the embedded worker then yields the CPU to ingest."""
+        return len(self._pending) >= PRESSURE_BATCH or time.monotonic() - self._last_busy < PRESSURE_WINDOW
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hub-ingest-writer")
@@ -76,6 +84,8 @@ class IngestBatcher:
                 await self._flush(batch)
 
     async def _flush(self, batch: list[_Item]) -> None:
+        if len(batch) >= PRESSURE_BATCH:
+            self._last_busy = time.monotonic()
         try:
             results = await self._store([(ev, routes) for ev, routes, _ in batch])
         except Exception as exc:  # nothing was committed

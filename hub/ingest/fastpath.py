@@ -1,7 +1,8 @@
-"""POST /hooks/{source_id} as a plain ASGI middleware: the hot path skips routing and dependency injection.
+"""POST /hooks/{source_id} in plain ASGI, in front of the FastAPI app: the hot path skips its middleware
+stack, routing and dependency injection.
 
 The FastAPI route in ``router.py`` documents the same endpoint (OpenAPI, Swagger UI) and runs the same
-``core.ingest``; this middleware answers first.
+``core.ingest``; in `hub serve` this wrapper answers first. Everything else goes to the app.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 from urllib.parse import parse_qsl
+
+from fastapi import FastAPI
 
 from hub.connectors.verify import RawRequest
 from hub.errors import HubError
@@ -20,7 +23,7 @@ Scope = dict[str, Any]
 
 
 class IngestFastPath:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: FastAPI) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -32,7 +35,7 @@ class IngestFastPath:
         if not source_id or "/" in source_id:
             await self.app(scope, receive, send)
             return
-        rt: Runtime = scope["app"].state.runtime
+        rt: Runtime = self.app.state.runtime
         try:
             status, body = await self._handle(rt, source_id, scope, receive)
         except HubError as exc:
