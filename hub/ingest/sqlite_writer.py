@@ -53,13 +53,18 @@ _CHUNK = 500  # stays under SQLite's bound-parameter limit
 
 
 def _known(conn: sqlite3.Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Which (source, dedup key) pairs are stored: per source, through the unique index."""
     found: dict[tuple[str, str], str] = {}
-    dedup = sorted({k[1] for k in keys})
-    for start in range(0, len(dedup), _CHUNK):
-        part = dedup[start : start + _CHUNK]
-        sql = f"SELECT source_id, dedup_key, id FROM events WHERE dedup_key IN ({', '.join('?' * len(part))})"
-        for source_id, dedup_key, event_id in conn.execute(sql, part):
-            if (source_id, dedup_key) in keys:
+    by_source: dict[str, list[str]] = {}
+    for source_id, dedup_key in keys:
+        by_source.setdefault(source_id, []).append(dedup_key)
+    for source_id, dedup in by_source.items():
+        for start in range(0, len(dedup), _CHUNK):
+            part = dedup[start : start + _CHUNK]
+            sql = (
+                f"SELECT dedup_key, id FROM events WHERE source_id = ? AND dedup_key IN ({', '.join('?' * len(part))})"
+            )
+            for dedup_key, event_id in conn.execute(sql, [source_id, *part]):
                 found[(source_id, dedup_key)] = event_id
     return found
 

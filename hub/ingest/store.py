@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.config_cache import RouteInfo
 from hub.db import tables as t
@@ -76,6 +76,19 @@ def _event_values(event_id: str, ev: NewEvent) -> dict[str, object]:
     }
 
 
+async def _stored_ids(conn: AsyncConnection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Which (source, dedup key) pairs are stored: per source, through the unique index."""
+    e = t.events
+    by_source: dict[str, list[str]] = {}
+    for source_id, dedup_key in keys:
+        by_source.setdefault(source_id, []).append(dedup_key)
+    found: dict[tuple[str, str], str] = {}
+    for source_id, dedup in by_source.items():
+        stmt = sa.select(e.c.dedup_key, e.c.id).where(e.c.source_id == source_id, e.c.dedup_key.in_(dedup))
+        found.update({(source_id, r.dedup_key): r.id for r in await conn.execute(stmt)})
+    return found
+
+
 async def store_events(engine: AsyncEngine, batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]]) -> list[StoredEvent]:
     """Insert a batch of events and their deliveries in one transaction (group commit).
 
@@ -94,13 +107,7 @@ async def store_events(engine: AsyncEngine, batch: Sequence[tuple[NewEvent, Sequ
         if ev.dedup_key is None or first_in_batch[(ev.source_id, ev.dedup_key)] == i
     ]
     async with engine.begin() as conn:
-        stored_ids: dict[tuple[str, str], str] = {}
-        keys = {k[1] for k in first_in_batch}
-        if keys:
-            found = await conn.execute(sa.select(e.c.source_id, e.c.dedup_key, e.c.id).where(e.c.dedup_key.in_(keys)))
-            stored_ids = {
-                (r.source_id, r.dedup_key): r.id for r in found if (r.source_id, r.dedup_key) in first_in_batch
-            }
+        stored_ids = await _stored_ids(conn, set(first_in_batch))
         to_insert = [
             i
             for i in candidates
@@ -113,11 +120,8 @@ async def store_events(engine: AsyncEngine, batch: Sequence[tuple[NewEvent, Sequ
             inserted = {r[0] for r in rows}
         lost_race = [i for i in to_insert if ids[i] not in inserted]  # another process stored it just now
         if lost_race:
-            race_keys = {batch[i][0].dedup_key for i in lost_race}
-            found = await conn.execute(
-                sa.select(e.c.source_id, e.c.dedup_key, e.c.id).where(e.c.dedup_key.in_(race_keys))
-            )
-            stored_ids.update({(r.source_id, r.dedup_key): r.id for r in found})
+            race = {(batch[i][0].source_id, batch[i][0].dedup_key or "") for i in lost_race}
+            stored_ids.update(await _stored_ids(conn, race))
         deliveries: dict[int, list[dict[str, object]]] = {}
         for i in to_insert:
             if ids[i] in inserted:
