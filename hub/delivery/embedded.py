@@ -16,7 +16,7 @@ from hub.runtime import Runtime
 
 log = logging.getLogger("hub.worker")
 MAX_BATCH = 50
-MAX_YIELD = 0.25  # while ingest is bursting, still claim at least this often
+MAX_YIELD = 0.5  # while ingest is bursting, still claim at least this often
 
 
 class EmbeddedWorker:

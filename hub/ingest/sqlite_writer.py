@@ -8,10 +8,11 @@ takes the write lock first, so the dedup check and the insert are atomic against
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+
+import orjson
 
 from hub.config_cache import RouteInfo
 from hub.ids import new_id
@@ -94,7 +95,7 @@ def write_batch(conn: sqlite3.Connection, batch: Sequence[tuple[NewEvent, Sequen
                     ev.dedup_key,
                     ev.subject,
                     ev.status,
-                    json.dumps(ev.headers),
+                    orjson.dumps(ev.headers).decode(),
                     ev.body,
                     ev.received_at,
                 )
