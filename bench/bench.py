@@ -42,7 +42,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -262,13 +262,18 @@ class HubHandle:
     admin_key: str
     procs: list[Proc]
     sqlite_path: Path | None = None  # embedded mode: the database file, read after the run
+    cleanups: list[Callable[[], None]] = field(default_factory=list)  # e.g. drop the scaled mode's database
 
     def cpu_seconds(self) -> float | None:
         values = [p.cpu_seconds() for p in self.procs]
         return None if any(v is None for v in values) else sum(v for v in values if v is not None)
 
     def stop(self) -> dict[str, int | None]:
-        return {p.name: p.stop() for p in reversed(self.procs)}
+        codes = {p.name: p.stop() for p in reversed(self.procs)}
+        for cleanup in self.cleanups:
+            with contextlib.suppress(Exception):
+                cleanup()
+        return codes
 
 
 HubStarter = Callable[[argparse.Namespace, Path], Awaitable[HubHandle]]
@@ -307,9 +312,59 @@ async def start_embedded(args: argparse.Namespace, workdir: Path) -> HubHandle:
     return HubHandle("embedded", base_url, ADMIN_KEY, [proc], data_dir / "hub.db")
 
 
-# Scaled mode (Postgres + Redis + `hub worker` processes) plugs in here as another HubStarter.
-HUB_MODES: dict[str, HubStarter] = {"embedded": start_embedded}
-PLANNED_MODES = ("scaled",)
+PG_DSN = os.environ.get("HUB_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("HUB_BENCH_REDIS", "redis://127.0.0.1:6379/13")
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(["psql", PG_DSN, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, capture_output=True)
+
+
+async def start_scaled(args: argparse.Namespace, workdir: Path) -> HubHandle:
+    """`hub serve` (API only) + ``--workers`` `hub worker` processes on a fresh Postgres database and Redis."""
+    db = f"hub_bench_{os.getpid()}_{int(time.time())}"
+    _psql(f'CREATE DATABASE "{db}"')
+    subprocess.run(["redis-cli", "-u", REDIS_URL, "flushdb"], check=True, capture_output=True)
+    env = hub_env(args, workdir / "hub-data")
+    env.update(
+        HUB_DATABASE_URL=f"{PG_DSN.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+asyncpg://')}/{db}",
+        HUB_REDIS_URL=REDIS_URL,
+        HUB_SECRET_KEY="bench-secret-key-0123456789",
+    )
+    for item in args.hub_env:  # --hub-env wins over the defaults above
+        name, _, value = item.partition("=")
+        env[name] = value
+    handle = HubHandle(
+        "scaled", "", ADMIN_KEY, [], None, [lambda: _psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')]
+    )
+    try:
+        migrate = subprocess.run([*hub_command(), "migrate"], env=env, capture_output=True, text=True, timeout=120)
+        if migrate.returncode != 0:
+            raise RuntimeError(f"hub migrate failed: {migrate.stderr[-2000:]}")
+        port = free_port()
+        stop_signal = signal.SIGINT if args.profile_hub else signal.SIGTERM
+        api = Proc(
+            "hub-serve",
+            [*hub_command(args.profile_hub), "serve", "--host", HOST, "--port", str(port)],
+            workdir / "hub-serve.log",
+            env,
+            stop_signal,
+        )
+        handle.procs.append(api)
+        handle.base_url = f"http://{HOST}:{port}"
+        for i in range(args.workers or 1):
+            handle.procs.append(
+                Proc(f"hub-worker-{i}", [*hub_command(), "worker"], workdir / f"hub-worker-{i}.log", env)
+            )
+        await wait_http(f"{handle.base_url}/readyz", api)
+    except BaseException:
+        handle.stop()
+        raise
+    return handle
+
+
+HUB_MODES: dict[str, HubStarter] = {"embedded": start_embedded, "scaled": start_scaled}
+PLANNED_MODES: tuple[str, ...] = ()
 
 
 async def configure_hub(hub: HubHandle, receiver_url: str) -> str:
@@ -1131,7 +1186,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=2000, help="webhooks in the burst (default 2000)")
     p.add_argument("--concurrency", type=int, default=32, help="connections sending at once (default 32)")
     p.add_argument("--mode", default="embedded", choices=[*HUB_MODES, *PLANNED_MODES], help="how hub runs")
-    p.add_argument("--workers", type=int, default=None, help="`hub worker` processes (scaled mode, not yet)")
+    p.add_argument("--workers", type=int, default=None, help="`hub worker` processes (scaled mode; default 1)")
     p.add_argument("--warmup", type=int, default=100, help="uncounted webhooks before the burst (default 100)")
     p.add_argument("--idle-n", type=int, default=20, help="webhooks sent one at a time after the burst")
     p.add_argument("--idle-gap", type=float, default=0.1, help="seconds between two idle webhooks")
@@ -1151,7 +1206,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.role == "bench":
         if args.mode not in HUB_MODES:
             p.error(f"--mode {args.mode} is not implemented yet")
-        if args.workers is not None:
+        if args.workers is not None and args.mode != "scaled":
             p.error("--workers only applies to --mode scaled")
         if args.n < 1 or args.concurrency < 1 or args.floor_reps < 1:
             p.error("--n, --concurrency and --floor-reps must be >= 1")
