@@ -16,6 +16,7 @@ from hub.config import Settings
 from hub.ingest.fastpath import IngestFastPath
 from hub.runtime import Runtime
 from tests.helpers import ADMIN_KEY, AUTH, GITHUB_SECRET
+from tests.pg import create_database, drop_database, sqlalchemy_url
 from tests.receiver import Receiver, serve_receiver
 
 
@@ -30,6 +31,16 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+async def pg_database() -> AsyncIterator[str]:
+    """A throwaway database on the real Postgres, as a SQLAlchemy URL."""
+    name = await create_database()
+    try:
+        yield sqlalchemy_url(name)
+    finally:
+        await drop_database(name)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hub.crypto import hash_api_key
 from hub.db import tables as t
-from hub.errors import HubError
+from hub.errors import HubError, not_found
 from hub.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer hub_…`")
@@ -62,3 +62,17 @@ AdminKey = Annotated[str, Depends(require("admin"))]
 
 def now() -> float:
     return time.time()
+
+
+async def find_row(rt: Runtime, table: sa.Table, ident: str) -> Any:
+    """The row of ``table`` with this id, or None."""
+    async with rt.engine.connect() as conn:
+        return (await conn.execute(sa.select(table).where(table.c.id == ident))).mappings().first()
+
+
+async def get_row(rt: Runtime, table: sa.Table, ident: str, what: str) -> Any:
+    """The row of ``table`` with this id; 404 ``<what>_not_found`` when there is none."""
+    row = await find_row(rt, table, ident)
+    if row is None:
+        raise not_found(what, ident)
+    return row

@@ -9,9 +9,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
+from hub.api.common import AdminKey, ReadKey, RuntimeDep, get_row, iso, now
 from hub.api.deliveries import DeliveryOut, delivery_out
-from hub.api.targets import get_target_row
 from hub.db import tables as t
 from hub.delivery import breaker
 from hub.delivery.bulk import DeadLetterFilter, create_bulk_retry, matching
@@ -145,7 +144,7 @@ def _breaker_out(row: Any) -> BreakerOut:
 
 @router.get("/targets/{target_id}/breaker", response_model=BreakerOut, summary="A target's circuit breaker")
 async def get_breaker(target_id: str, rt: RuntimeDep, _: ReadKey) -> BreakerOut:
-    return _breaker_out(await get_target_row(rt, target_id))
+    return _breaker_out(await get_row(rt, t.targets, target_id, "target"))
 
 
 @router.post(
@@ -154,7 +153,7 @@ async def get_breaker(target_id: str, rt: RuntimeDep, _: ReadKey) -> BreakerOut:
     summary="Close a target's breaker (re-enables a disabled target) and send its waiting deliveries now",
 )
 async def reset_breaker(target_id: str, rt: RuntimeDep, _: AdminKey) -> BreakerOut:
-    await get_target_row(rt, target_id)
+    await get_row(rt, t.targets, target_id, "target")
     await breaker.reset(rt.engine, target_id, now())
     await rt.dispatcher.notify()
-    return _breaker_out(await get_target_row(rt, target_id))
+    return _breaker_out(await get_row(rt, t.targets, target_id, "target"))

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
+from hub.api.common import AdminKey, ReadKey, RuntimeDep, find_row, get_row, iso, now
 from hub.db import tables as t
 from hub.errors import invalid, not_found
 from hub.ids import new_id
@@ -84,17 +84,12 @@ async def _check_mapping(rt: Runtime, connector: str, mapping: str | dict[str, A
         raise invalid(str(exc), field="mapping") from None
 
 
-async def _exists(rt: Runtime, table: sa.Table, ident: str) -> Any:
-    async with rt.engine.connect() as conn:
-        return (await conn.execute(sa.select(table).where(table.c.id == ident))).mappings().first()
-
-
 @router.post("", status_code=201, response_model=RouteOut, summary="Create a route")
 async def create_route(body: RouteCreate, rt: RuntimeDep, _: AdminKey) -> RouteOut:
-    source = await _exists(rt, t.sources, body.source_id)
+    source = await find_row(rt, t.sources, body.source_id)
     if source is None:
         raise invalid(f"no source {body.source_id!r}", field="source_id")
-    if await _exists(rt, t.targets, body.target_id) is None:
+    if await find_row(rt, t.targets, body.target_id) is None:
         raise invalid(f"no target {body.target_id!r}", field="target_id")
     await _check_mapping(rt, source["connector"], body.mapping)
     ts = now()
@@ -125,20 +120,16 @@ async def list_routes(rt: RuntimeDep, _: ReadKey, source_id: str | None = None) 
 
 @router.get("/{route_id}", response_model=RouteOut, summary="Get a route")
 async def get_route(route_id: str, rt: RuntimeDep, _: ReadKey) -> RouteOut:
-    row = await _exists(rt, t.routes, route_id)
-    if row is None:
-        raise not_found("route", route_id)
+    row = await get_row(rt, t.routes, route_id, "route")
     return _out(row)
 
 
 @router.patch("/{route_id}", response_model=RouteOut, summary="Update a route")
 async def update_route(route_id: str, body: RouteUpdate, rt: RuntimeDep, _: AdminKey) -> RouteOut:
-    row = await _exists(rt, t.routes, route_id)
-    if row is None:
-        raise not_found("route", route_id)
+    row = await get_row(rt, t.routes, route_id, "route")
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     if "mapping" in changes:
-        source = await _exists(rt, t.sources, row["source_id"])
+        source = await find_row(rt, t.sources, row["source_id"])
         await _check_mapping(rt, source["connector"] if source else "", changes["mapping"])
     changes["updated_at"] = now()
     async with rt.engine.begin() as conn:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
+from hub.api.common import AdminKey, ReadKey, RuntimeDep, get_row, iso, now
 from hub.connectors.verify import VerificationError, decode_key
 from hub.db import tables as t
 from hub.errors import invalid, not_found
@@ -90,14 +90,6 @@ def _validate(rt: Runtime, connector: str, secret: str | None, settings: dict[st
             raise invalid("the secret must be base64 (whsec_… for Standard Webhooks)", field="secret") from None
 
 
-async def _get_row(rt: Runtime, source_id: str) -> Any:
-    async with rt.engine.connect() as conn:
-        row = (await conn.execute(sa.select(t.sources).where(t.sources.c.id == source_id))).mappings().first()
-    if row is None:
-        raise not_found("source", source_id)
-    return row
-
-
 @router.post("", status_code=201, response_model=SourceOut, summary="Create a source")
 async def create_source(body: SourceCreate, request: Request, rt: RuntimeDep, _: AdminKey) -> SourceOut:
     _validate(rt, body.connector, body.secret, body.settings)
@@ -127,12 +119,12 @@ async def list_sources(request: Request, rt: RuntimeDep, _: ReadKey) -> list[Sou
 
 @router.get("/{source_id}", response_model=SourceOut, summary="Get a source")
 async def get_source(source_id: str, request: Request, rt: RuntimeDep, _: ReadKey) -> SourceOut:
-    return _out(rt, request, await _get_row(rt, source_id))
+    return _out(rt, request, await get_row(rt, t.sources, source_id, "source"))
 
 
 @router.patch("/{source_id}", response_model=SourceOut, summary="Update a source (rotate its secret)")
 async def update_source(source_id: str, body: SourceUpdate, request: Request, rt: RuntimeDep, _: AdminKey) -> SourceOut:
-    row = dict(await _get_row(rt, source_id))
+    row = dict(await get_row(rt, t.sources, source_id, "source"))
     changes: dict[str, Any] = {"updated_at": now()}
     if body.name is not None:
         changes["name"] = body.name

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
+from hub.api.common import AdminKey, ReadKey, RuntimeDep, get_row, iso, now
 from hub.db import tables as t
 from hub.errors import invalid, not_found
 from hub.ids import new_id
@@ -116,14 +116,6 @@ def _out(rt: Runtime, row: Any) -> TargetOut:
     )
 
 
-async def get_target_row(rt: Runtime, target_id: str) -> Any:
-    async with rt.engine.connect() as conn:
-        row = (await conn.execute(sa.select(t.targets).where(t.targets.c.id == target_id))).mappings().first()
-    if row is None:
-        raise not_found("target", target_id)
-    return row
-
-
 @router.post("", status_code=201, response_model=TargetOut, summary="Create a target")
 async def create_target(body: TargetCreate, rt: RuntimeDep, _: AdminKey) -> TargetOut:
     target = get_target(body.kind)
@@ -162,12 +154,12 @@ async def list_targets(rt: RuntimeDep, _: ReadKey) -> list[TargetOut]:
 
 @router.get("/{target_id}", response_model=TargetOut, summary="Get a target")
 async def get_target_by_id(target_id: str, rt: RuntimeDep, _: ReadKey) -> TargetOut:
-    return _out(rt, await get_target_row(rt, target_id))
+    return _out(rt, await get_row(rt, t.targets, target_id, "target"))
 
 
 @router.patch("/{target_id}", response_model=TargetOut, summary="Update a target")
 async def update_target(target_id: str, body: TargetUpdate, rt: RuntimeDep, _: AdminKey) -> TargetOut:
-    row = dict(await get_target_row(rt, target_id))
+    row = dict(await get_row(rt, t.targets, target_id, "target"))
     target = get_target(row["kind"])
     if target is None:
         raise invalid(f"unknown target kind {row['kind']!r}")

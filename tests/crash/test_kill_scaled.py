@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,20 +18,11 @@ from tests.crash.harness import (
     wait_received,
 )
 from tests.helpers import github_issue
-from tests.pg import PrivateRedis, create_database, drop_database, sqlalchemy_url
+from tests.pg import PrivateRedis
 from tests.receiver import Receiver, free_port, serve_receiver
 
 pytestmark = pytest.mark.slow
 WORKER_CONCURRENCY = 8
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    name = await create_database()
-    try:
-        yield sqlalchemy_url(name)
-    finally:
-        await drop_database(name)
 
 
 @pytest.fixture
@@ -53,8 +43,8 @@ def scaled_env(database: str, redis_url: str, **extra: str) -> dict[str, str]:
     }
 
 
-async def test_sigkill_worker_while_sending(tmp_path: Path, database: str, redis_server: PrivateRedis) -> None:
-    hub = Deployment(tmp_path, scaled_env(database, redis_server.url), workers=1)
+async def test_sigkill_worker_while_sending(tmp_path: Path, pg_database: str, redis_server: PrivateRedis) -> None:
+    hub = Deployment(tmp_path, scaled_env(pg_database, redis_server.url), workers=1)
     async with serve_receiver(Receiver(delay=0.05)) as rx, client(hub.base) as c:
         try:
             await hub.start()
@@ -80,8 +70,8 @@ async def test_sigkill_worker_while_sending(tmp_path: Path, database: str, redis
             hub.stop()
 
 
-async def test_sigkill_api_during_burst(tmp_path: Path, database: str, redis_server: PrivateRedis) -> None:
-    hub = Deployment(tmp_path, scaled_env(database, redis_server.url), workers=1)
+async def test_sigkill_api_during_burst(tmp_path: Path, pg_database: str, redis_server: PrivateRedis) -> None:
+    hub = Deployment(tmp_path, scaled_env(pg_database, redis_server.url), workers=1)
     async with serve_receiver(Receiver()) as rx, client(hub.base) as c:
         try:
             await hub.start()
@@ -105,9 +95,9 @@ async def test_sigkill_api_during_burst(tmp_path: Path, database: str, redis_ser
 
 @pytest.mark.parametrize("how", ["restart", "flushall"])
 async def test_redis_restart_or_flushall_during_burst(
-    tmp_path: Path, database: str, redis_server: PrivateRedis, how: str
+    tmp_path: Path, pg_database: str, redis_server: PrivateRedis, how: str
 ) -> None:
-    hub = Deployment(tmp_path, scaled_env(database, redis_server.url), workers=2)
+    hub = Deployment(tmp_path, scaled_env(pg_database, redis_server.url), workers=2)
     async with serve_receiver(Receiver()) as rx, client(hub.base) as c:
         try:
             await hub.start()
@@ -135,9 +125,9 @@ async def test_redis_restart_or_flushall_during_burst(
 
 
 async def test_target_down_then_recovers_everything_arrives_in_thread_order(
-    tmp_path: Path, database: str, redis_server: PrivateRedis
+    tmp_path: Path, pg_database: str, redis_server: PrivateRedis
 ) -> None:
-    env = scaled_env(database, redis_server.url, HUB_BREAKER_COOLDOWN="0.5")
+    env = scaled_env(pg_database, redis_server.url, HUB_BREAKER_COOLDOWN="0.5")
     hub = Deployment(tmp_path, env, workers=2)
     async with serve_receiver(Receiver(default=503)) as rx, client(hub.base) as c:
         try:

@@ -15,16 +15,7 @@ from hub.config import Settings
 from hub.scaled.worker import build_worker
 from tests.conftest import make_settings
 from tests.helpers import AUTH
-from tests.pg import create_database, drop_database, fresh_redis_db, sqlalchemy_url
-
-
-@pytest.fixture
-async def pg_database() -> AsyncIterator[str]:
-    name = await create_database()
-    try:
-        yield sqlalchemy_url(name)
-    finally:
-        await drop_database(name)
+from tests.pg import fresh_redis_db
 
 
 @pytest.fixture
