@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import __version__
-from hub.api import catalogue, deliveries, events, health, keys, operations, preview, routes, sources, targets
+from hub.api import admin, catalogue, deliveries, events, health, keys, operations, preview, routes, sources, targets
 from hub.api.keys import bootstrap_admin_key
 from hub.config import Settings, get_settings
 from hub.db.migrate import upgrade
@@ -106,7 +106,20 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
 
     app = FastAPI(title="hub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     _error_handlers(app)
-    for module in (ingest, sources, targets, routes, events, deliveries, operations, preview, catalogue, keys, health):
+    for module in (
+        ingest,
+        sources,
+        targets,
+        routes,
+        events,
+        deliveries,
+        operations,
+        preview,
+        catalogue,
+        keys,
+        health,
+        admin,
+    ):
         app.include_router(module.router)
     return app
 

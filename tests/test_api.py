@@ -215,3 +215,10 @@ def test_bad_configuration_fails_fast_naming_the_setting(tmp_path: Path) -> None
     env = {**os.environ, "HUB_DATABASE_URL": "mysql://x", "HUB_DATA_DIR": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-m", "hub", "migrate"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "HUB_DATABASE_URL" in proc.stderr
+
+
+async def test_admin_page_drives_the_api(client: httpx.AsyncClient) -> None:
+    page = await client.get("/admin", headers={"Authorization": ""})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for path in ("/api/v1/dead-letters", "/api/v1/deliveries/bulk-retry", "/breaker/reset", "/api/v1/events"):
+        assert path in page.text
