@@ -54,18 +54,19 @@ def check(spec: MappingSpec) -> None:
             _compile(src)
 
 
-def render_text(source: str, context: dict[str, Any]) -> str:
-    if not source:
-        return ""
+def _render(source: str, context: dict[str, Any]) -> str:
     if "{" not in source:
         return source
     try:
-        out = str(_compile(source).render(context))
+        return str(_compile(source).render(context))
     except MappingError:
         raise
     except Exception as exc:  # the sandbox raises SecurityError, TypeError, …: all are mapping failures
         raise MappingError(f"{type(exc).__name__}: {exc}") from None
-    return out[:MAX_FIELD_CHARS]
+
+
+def render_text(source: str, context: dict[str, Any]) -> str:
+    return _render(source, context)[:MAX_FIELD_CHARS] if source else ""
 
 
 def applies(spec: MappingSpec, context: dict[str, Any]) -> bool:
@@ -74,38 +75,52 @@ def applies(spec: MappingSpec, context: dict[str, Any]) -> bool:
     return render_text(spec.when, context).strip().lower() not in _FALSEY
 
 
+_SEP = "\u241e"  # SYMBOL FOR RECORD SEPARATOR: not whitespace, so "-%}" trimming cannot eat it
+
+
+def render_all(sources: tuple[str, ...], context: dict[str, Any]) -> list[str]:
+    """Render several templates with one Jinja context (the costly part), in one pass."""
+    if _SEP in "".join(sources):
+        return [render_text(src, context) for src in sources]
+    parts = _render(_SEP.join(sources), context).split(_SEP)
+    if len(parts) != len(sources):  # the event's own text held the separator: render one by one
+        return [render_text(src, context) for src in sources]
+    return [part[:MAX_FIELD_CHARS] for part in parts]
+
+
 def render_post(spec: MappingSpec, context: dict[str, Any]) -> Post:
     """The Post for one event. ``context`` holds ``payload`` and ``event``."""
     t = spec.post
-    title = render_text(t.title, context).strip()
+    author_t = t.author
+    names = list(t.fields)
+    sources = (
+        t.title,
+        t.body,
+        t.link,
+        t.thread_key,
+        author_t.name if author_t else "",
+        author_t.url if author_t else "",
+        author_t.avatar if author_t else "",
+        *t.fields.values(),
+        *t.audience,
+    )
+    title, body, link, thread, a_name, a_url, a_avatar, *rest = (x.strip() for x in render_all(sources, context))
     if not title:
         raise MappingError("the title rendered empty")
-    author = None
-    if t.author:
-        name = render_text(t.author.name, context).strip()
-        if name:
-            author = Author(
-                name=name,
-                url=render_text(t.author.url, context).strip() or None,
-                avatar=render_text(t.author.avatar, context).strip() or None,
-            )
-    fields = []
-    for name, src in t.fields.items():
-        value = render_text(src, context).strip()
-        if value:
-            fields.append(PostField(name=name, value=value))
+    author = Author(name=a_name, url=a_url or None, avatar=a_avatar or None) if a_name else None
+    values, audience = rest[: len(names)], rest[len(names) :]
+    fields = [PostField(name=name, value=value) for name, value in zip(names, values, strict=True) if value]
     event = context.get("event", {})
     subject = event.get("subject")
     default_thread = f"{event.get('connector')}:{subject}" if subject else None  # as the built-in mappings write it
-    thread_key = render_text(t.thread_key, context).strip() or default_thread
     return Post(
         title=title.splitlines()[0][:500],
-        body=render_text(t.body, context).strip(),
-        link=render_text(t.link, context).strip() or None,
+        body=body,
+        link=link or None,
         author=author,
-        thread_key=thread_key,
+        thread_key=thread or default_thread,
         fields=fields,
-        audience=[a for a in (render_text(x, context).strip() for x in t.audience) if a],
+        audience=[a for a in audience if a],
         event_type=str(event.get("type", "")),
         event_id=str(event.get("id", "")),
         source_id=str(event.get("source_id", "")),
