@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.crash.harness import (
@@ -163,5 +164,26 @@ async def test_target_down_then_recovers_everything_arrives_in_thread_order(
                     if r.status == 200 and r.body["post"]["thread_key"] == thread
                 ]
                 assert delivered == expected
+        finally:
+            hub.stop()
+
+
+async def test_worker_serves_its_metrics(tmp_path: Path, pg_database: str, redis_server: PrivateRedis) -> None:
+    metrics_port = free_port()
+    env = scaled_env(pg_database, redis_server.url, HUB_METRICS_PORT=str(metrics_port))
+    hub = Deployment(tmp_path, env, workers=1)
+    async with serve_receiver(Receiver()) as rx, client(hub.base) as c:
+        try:
+            await hub.start()
+            burst = Burst(c, await setup_pipeline(c, rx), issue_payloads(5))
+            await burst.run(concurrency=1)
+            await wait_received(rx, set(burst.accepted.values()))
+            async with httpx.AsyncClient() as scrape:
+                text = (await scrape.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+            assert 'hub_deliveries_total{outcome="delivered"} 5.0' in text
+            assert "hub_attempt_latency_seconds_count 5.0" in text
+            api_metrics = (await c.get("/metrics")).text
+            assert 'hub_events_received_total{connector="github"} 5.0' in api_metrics
+            assert 'hub_deliveries_by_status{status="delivered"} 5.0' in api_metrics
         finally:
             hub.stop()
