@@ -98,9 +98,13 @@ class ConfigCache:
     async def _load(self) -> _Snapshot:
         snap = _Snapshot()
         async with self._engine.connect() as conn:
-            for row in (await conn.execute(sa.select(t.custom_connectors))).mappings():
-                if row["id"] not in self._builtin_ids:
-                    self._connectors.add_custom(row["spec"])
+            custom = {r["id"]: r["spec"] for r in (await conn.execute(sa.select(t.custom_connectors))).mappings()}
+            for connector_id, spec in custom.items():
+                if connector_id not in self._builtin_ids:
+                    self._connectors.add_custom(spec)
+            for connector in self._connectors.all():  # removed over the API, maybe by another process
+                if connector.id not in self._builtin_ids and connector.id not in custom:
+                    self._connectors.remove(connector.id)
             for row in (await conn.execute(sa.select(t.sources))).mappings():
                 secret = self._box.open(row["secret_enc"]) if row["secret_enc"] else None
                 snap.sources[row["id"]] = SourceInfo(

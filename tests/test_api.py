@@ -124,7 +124,7 @@ async def test_connector_catalogue(client: httpx.AsyncClient) -> None:
     assert "signature" in items["generic-hmac"]["settings_schema"]["properties"]
 
 
-async def test_custom_connector_over_rest(client: httpx.AsyncClient) -> None:
+async def test_custom_connector_over_rest(client: httpx.AsyncClient, runtime: Runtime) -> None:
     spec = {
         "id": "acme-crm",
         "title": "Acme CRM",
@@ -148,6 +148,11 @@ async def test_custom_connector_over_rest(client: httpx.AsyncClient) -> None:
     assert (bad.status_code, bad.json()["error"]["code"]) == (422, "invalid_config")
     clash = await client.post("/api/v1/connectors", json={**spec, "id": "github"})
     assert clash.status_code == 409
+    assert (await client.delete("/api/v1/connectors/acme-crm")).status_code == 204
+    runtime.cache.invalidate()  # as another process would see it after the cache's TTL
+    gone = await client.post(f"/hooks/{src['id']}", content=body, headers={"X-Acme-Sig": sig})
+    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "unknown_connector")
+    assert (await client.delete("/api/v1/connectors/github")).status_code == 404  # built-ins stay
 
 
 async def test_preview_returns_exact_target_body_and_delivers_nothing(client: httpx.AsyncClient) -> None:
