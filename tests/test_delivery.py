@@ -211,3 +211,45 @@ async def test_pending_deliveries_resume_after_restart(tmp_path: Path, receiver:
 
         await wait_for(all_delivered)
     assert len(receiver.requests) == 5
+
+
+async def test_embedded_worker_on_postgres_without_redis(tmp_path: Path, pg_database: str) -> None:
+    settings = make_settings(tmp_path, database_url=pg_database)
+    first = create_app(settings)
+    async with first.router.lifespan_context(first):
+        rt: Runtime = first.state.runtime
+        async with rt.engine.begin() as conn:  # a send in flight in another process on the same database
+            await conn.execute(
+                t.deliveries.insert().values(
+                    id="dlv_other",
+                    event_id="evt_other",
+                    route_id="rte_other",
+                    target_id="tgt_other",
+                    order_key="k",
+                    status="sending",
+                    attempts=0,
+                    next_attempt_at=0,
+                    lease_until=9e9,
+                    created_at=0,
+                    updated_at=0,
+                )
+            )
+    app = create_app(settings)  # starting again must not take over the other process's send
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t", headers=AUTH) as c,
+    ):
+        src = (
+            await c.post("/api/v1/sources", json={"connector": "github", "name": "a", "secret": GITHUB_SECRET})
+        ).json()
+        tgt = (await c.post("/api/v1/targets", json={"kind": "inbox", "name": "box"})).json()
+        await c.post("/api/v1/routes", json={"source_id": src["id"], "target_id": tgt["id"], "events": ["*"]})
+        await _fire(c, src["id"], 1)
+
+        async def delivered() -> bool:
+            return len((await c.get("/api/v1/inbox")).json()) == 1
+
+        await wait_for(delivered)
+        other = (await c.get("/api/v1/deliveries/dlv_other")).json()
+        assert other["status"] == "sending"  # its lease still runs

@@ -35,7 +35,12 @@ class EmbeddedWorker:
         self._wake.set()
 
     async def recover(self) -> int:
-        """The embedded worker is the only one: whatever was being sent when the process died is due again."""
+        """On SQLite this worker is the only one: whatever was being sent when the process died is due again.
+
+        On a shared Postgres other processes may be sending right now: their leases decide instead.
+        """
+        if not self.rt.settings.is_sqlite:
+            return 0
         d = t.deliveries
         async with self.rt.engine.begin() as conn:
             res = await conn.execute(
