@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -89,20 +90,38 @@ async def create(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> 
     return data
 
 
+async def create_pipeline(
+    client: httpx.AsyncClient, target: dict[str, Any], events: list[str] | None = None, mapping: Any = None
+) -> dict[str, Any]:
+    """Create a GitHub source, a target and a route; returns their ids."""
+    src = await create(client, "/api/v1/sources", {"connector": "github", "name": "acme", "secret": GITHUB_SECRET})
+    tgt = await create(client, "/api/v1/targets", target)
+    route_body: dict[str, Any] = {"source_id": src["id"], "target_id": tgt["id"], "events": events or ["*"]}
+    if mapping is not None:
+        route_body["mapping"] = mapping
+    rte = await create(client, "/api/v1/routes", route_body)
+    return {"source_id": src["id"], "target_id": tgt["id"], "route_id": rte["id"]}
+
+
 @pytest.fixture
 def pipeline(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
-    """Create a GitHub source, a target and a route; returns their ids."""
-
     async def make(target: dict[str, Any], events: list[str] | None = None, mapping: Any = None) -> dict[str, Any]:
-        src = await create(client, "/api/v1/sources", {"connector": "github", "name": "acme", "secret": GITHUB_SECRET})
-        tgt = await create(client, "/api/v1/targets", target)
-        route_body: dict[str, Any] = {"source_id": src["id"], "target_id": tgt["id"], "events": events or ["*"]}
-        if mapping is not None:
-            route_body["mapping"] = mapping
-        rte = await create(client, "/api/v1/routes", route_body)
-        return {"source_id": src["id"], "target_id": tgt["id"], "route_id": rte["id"]}
+        return await create_pipeline(client, target, events, mapping)
 
     return make
+
+
+@contextlib.asynccontextmanager
+async def running_app(settings: Settings, fast: bool = True) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """An app started with its lifespan and an admin client: through the ingest fast path, as `hub serve`
+    runs, or (``fast=False``) through the documented FastAPI route."""
+    application = create_app(settings)
+    transport = httpx.ASGITransport(app=IngestFastPath(application) if fast else application)
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(transport=transport, base_url="http://hub.test", headers=AUTH) as c,
+    ):
+        yield application, c
 
 
 async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:

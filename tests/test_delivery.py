@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from hub.app import create_app
 from hub.db import tables as t
 from hub.runtime import Runtime
-from tests.conftest import make_settings, wait_for
-from tests.helpers import AUTH, GITHUB_SECRET, github_issue, github_request
+from tests.conftest import create_pipeline, make_settings, running_app, wait_for
+from tests.helpers import github_issue, github_request
 from tests.receiver import Receiver
 
 Pipeline = Callable[..., Awaitable[dict[str, Any]]]
@@ -183,20 +183,10 @@ async def test_unrouted_events_are_kept_and_filterable(client: httpx.AsyncClient
 
 
 async def test_pending_deliveries_resume_after_restart(tmp_path: Path, receiver: Receiver) -> None:
-    settings = make_settings(tmp_path, embedded_worker=False)
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t", headers=AUTH) as c,
-    ):
-        src = (
-            await c.post("/api/v1/sources", json={"connector": "github", "name": "a", "secret": GITHUB_SECRET})
-        ).json()
-        tgt = (await c.post("/api/v1/targets", json={"kind": "webhook", "name": "rx", "url": receiver.url})).json()
-        await c.post("/api/v1/routes", json={"source_id": src["id"], "target_id": tgt["id"], "events": ["*"]})
+    async with running_app(make_settings(tmp_path, embedded_worker=False)) as (_, c):
+        ids = await create_pipeline(c, {"kind": "webhook", "name": "rx", "url": receiver.url})
         for n in range(5):
-            await _fire(c, src["id"], n)
+            await _fire(c, ids["source_id"], n)
     assert receiver.requests == []  # no worker ran: everything is pending in the database
     app = create_app(make_settings(tmp_path))
     async with app.router.lifespan_context(app):
@@ -234,18 +224,9 @@ async def test_embedded_worker_on_postgres_without_redis(tmp_path: Path, pg_data
                     updated_at=0,
                 )
             )
-    app = create_app(settings)  # starting again must not take over the other process's send
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t", headers=AUTH) as c,
-    ):
-        src = (
-            await c.post("/api/v1/sources", json={"connector": "github", "name": "a", "secret": GITHUB_SECRET})
-        ).json()
-        tgt = (await c.post("/api/v1/targets", json={"kind": "inbox", "name": "box"})).json()
-        await c.post("/api/v1/routes", json={"source_id": src["id"], "target_id": tgt["id"], "events": ["*"]})
-        await _fire(c, src["id"], 1)
+    async with running_app(settings) as (app, c):  # starting again must not take over the other process's send
+        ids = await create_pipeline(c, {"kind": "inbox", "name": "box"})
+        await _fire(c, ids["source_id"], 1)
 
         async def delivered() -> bool:
             return len((await c.get("/api/v1/inbox")).json()) == 1

@@ -8,11 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI
 
 from hub.db import tables as t
 from hub.runtime import Runtime
-from tests.conftest import create, make_settings
+from tests.conftest import create, make_settings, running_app
 from tests.helpers import GITHUB_SECRET, github_issue, github_request
 
 pytestmark = pytest.mark.usefixtures("fast_ingest")
@@ -57,27 +56,14 @@ async def test_unparseable_body_is_400(client: httpx.AsyncClient) -> None:
     assert (resp.status_code, resp.json()["error"]["code"]) == (400, "unparseable_body")
 
 
-async def test_body_over_limit_is_413(tmp_path: Path) -> None:
-    app = create_app_small(tmp_path)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://hub.test",
-            headers={"Authorization": "Bearer test-admin-key-0123456789"},
-        ) as c:
-            sid = await _source(c)
-            body, headers = github_request({**github_issue(1), "padding": "x" * 2000})
-            resp = await c.post(f"/hooks/{sid}", content=body, headers=headers)
-            assert (resp.status_code, resp.json()["error"]["code"]) == (413, "body_too_large")
-            small, headers = github_request(github_issue(2))
-            assert (await c.post(f"/hooks/{sid}", content=small, headers=headers)).status_code == 202
-
-
-def create_app_small(tmp_path: Path) -> FastAPI:
-    from hub.app import create_app
-
-    return create_app(make_settings(tmp_path, max_body_bytes=1024))
+async def test_body_over_limit_is_413(tmp_path: Path, fast_ingest: bool) -> None:
+    async with running_app(make_settings(tmp_path, max_body_bytes=1024), fast_ingest) as (_, c):
+        sid = await _source(c)
+        body, headers = github_request({**github_issue(1), "padding": "x" * 2000})
+        resp = await c.post(f"/hooks/{sid}", content=body, headers=headers)
+        assert (resp.status_code, resp.json()["error"]["code"]) == (413, "body_too_large")
+        small, headers = github_request(github_issue(2))
+        assert (await c.post(f"/hooks/{sid}", content=small, headers=headers)).status_code == 202
 
 
 async def test_event_is_committed_before_202(client: httpx.AsyncClient, runtime: Runtime) -> None:

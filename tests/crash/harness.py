@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import ADMIN_KEY, AUTH, GITHUB_SECRET, github_issue, github_request
+from tests.conftest import create_pipeline
+from tests.helpers import ADMIN_KEY, AUTH, github_issue, github_request
 from tests.procs import HubProcess
 from tests.receiver import Receiver, free_port
 
@@ -47,13 +48,10 @@ class Deployment:
             p.stop()
 
 
-async def setup_pipeline(c: httpx.AsyncClient, rx: Receiver, target_extra: dict[str, Any] | None = None) -> str:
-    src = (await c.post("/api/v1/sources", json={"connector": "github", "name": "a", "secret": GITHUB_SECRET})).json()
-    target = {"kind": "webhook", "name": "rx", "url": rx.url, "retry_schedule": [0.2] * 50, **(target_extra or {})}
-    tgt = (await c.post("/api/v1/targets", json=target)).json()
-    resp = await c.post("/api/v1/routes", json={"source_id": src["id"], "target_id": tgt["id"], "events": ["*"]})
-    assert resp.status_code == 201, resp.text
-    return str(src["id"])
+async def setup_pipeline(c: httpx.AsyncClient, rx: Receiver) -> str:
+    """A GitHub source routed to a webhook target at the receiver, retried every 0.2 s; the source id."""
+    ids = await create_pipeline(c, {"kind": "webhook", "name": "rx", "url": rx.url, "retry_schedule": [0.2] * 50})
+    return str(ids["source_id"])
 
 
 def client(base: str) -> httpx.AsyncClient:
