@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub.api.common import RuntimeDep
+from hub.api.deliveries import DeliveryStatus
 from hub.db import tables as t
 
 router = APIRouter(tags=["health"])
@@ -40,7 +43,7 @@ async def readyz(rt: RuntimeDep) -> JSONResponse:
 
 
 BREAKER_LEVEL = {"closed": 0, "half_open": 1, "open": 2, "disabled": 3}
-STATUSES = ("pending", "sending", "delivered", "dead", "failed", "skipped")
+STATUSES = get_args(DeliveryStatus)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -108,10 +108,10 @@ async def dead_letters(
     summary="Retry every dead letter matching a filter, as a tracked job",
 )
 async def bulk_retry(body: BulkRetryIn, rt: RuntimeDep, _: AdminKey) -> JobOut:
+    if rt.background is None:  # checked first: no job row is left queued with nobody to run it
+        raise HubError(503, "no_job_runner", "this process cannot run background jobs")
     f = _filter(body.source_id, body.target_id, body.since, body.until, body.error_contains)
     row = await create_bulk_retry(rt.engine, f)
-    if rt.background is None:
-        raise HubError(503, "no_job_runner", "this process cannot run background jobs")
     await rt.background("bulk_retry", row["id"])
     return _job_out(row)
 

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from hub.db import tables as t
 
 UNFINISHED = ("pending", "sending")
-TERMINAL = ("delivered", "dead", "failed", "skipped")
 
 _d = t.deliveries
 _p = t.deliveries.alias("earlier")

@@ -139,7 +139,3 @@ async def store_events(engine: AsyncEngine, batch: Sequence[tuple[NewEvent, Sequ
             first = stored_ids.get(key) or ids[first_in_batch[key]]
             results.append(StoredEvent(first, True, []))
     return results
-
-
-async def store_event(engine: AsyncEngine, ev: NewEvent, routes: Sequence[RouteInfo]) -> StoredEvent:
-    return (await store_events(engine, [(ev, routes)]))[0]
