@@ -146,6 +146,17 @@ def build_worker(settings: Settings, handle_signals: bool = True) -> Worker:
     )
 
 
+async def close_worker(worker: Worker) -> None:
+    """Stop a worker: cancel its jobs, wait for them, then close (arq's own close re-raises the jobs'
+    CancelledError and would skip the shutdown hook). An interrupted drain leaves its claims to their lease."""
+    for task in worker.tasks.values():
+        task.cancel()
+    if worker.tasks:
+        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+        worker.tasks.clear()
+    await worker.close()
+
+
 async def run_worker(settings: Settings) -> None:
     """Run until a signal stops it; when Redis goes away, wait and start the worker loop again."""
     while True:
@@ -153,7 +164,7 @@ async def run_worker(settings: Settings) -> None:
         try:
             await worker.async_run()
         except asyncio.CancelledError:  # SIGTERM/SIGINT: arq cancelled its main task
-            await worker.close()
+            await close_worker(worker)
             return
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("lost Redis; restarting the worker loop", extra={"cause": f"{type(exc).__name__}: {exc}"})
@@ -162,5 +173,5 @@ async def run_worker(settings: Settings) -> None:
             await shutdown(worker.ctx)
             await asyncio.sleep(1.0)
         else:
-            await worker.close()
+            await close_worker(worker)
             return

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from hub.config import Settings
-from hub.scaled.worker import build_worker
+from hub.scaled.worker import build_worker, close_worker
 from tests.conftest import make_settings
 from tests.helpers import AUTH
 from tests.pg import fresh_redis_db
@@ -36,7 +36,7 @@ async def worker(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await w.close()
+        await close_worker(w)
 
 
 @pytest.fixture
