@@ -36,8 +36,16 @@ def stored_headers(headers: Mapping[str, str], spec: ConnectorSpec) -> dict[str,
     return {k: v for k, v in headers.items() if k not in _NEVER_STORED and k != secret_header}
 
 
+def storage_unavailable(rt: Runtime, source_id: str, exc: Exception) -> HubError:
+    """The database cannot be reached: 503, so the provider retries; never a 2xx without the event stored."""
+    return reject(rt, source_id, 503, "storage_unavailable", f"the database is unavailable: {type(exc).__name__}")
+
+
 async def lookup_source(rt: Runtime, source_id: str) -> tuple[Any, ConnectorSpec]:
-    source = await rt.cache.source(source_id)
+    try:
+        source = await rt.cache.source(source_id)
+    except Exception as exc:  # a cold cache during a database outage
+        raise storage_unavailable(rt, source_id, exc) from None
     if source is None or not source.enabled:
         raise reject(rt, source_id, 404, "unknown_source", "no enabled source with this id")
     spec = rt.connectors.get(source.connector)
@@ -66,7 +74,10 @@ async def ingest(rt: Runtime, source_id: str, raw: RawRequest) -> Answer:
     if challenge and str(lookup(parsed.payload, challenge.field)) == challenge.equals:
         return Answer(200, {"challenge": lookup(parsed.payload, challenge.echo_field)})
     ignored = parsed.type in spec.handshake.ignore_types
-    routes = [] if ignored else await rt.cache.routes_for(source_id, parsed.type)
+    try:
+        routes = [] if ignored else await rt.cache.routes_for(source_id, parsed.type)
+    except Exception as exc:
+        raise storage_unavailable(rt, source_id, exc) from None
     status = "ignored" if ignored else ("routed" if routes else "unrouted")
     ev = NewEvent(
         source_id,
@@ -82,9 +93,7 @@ async def ingest(rt: Runtime, source_id: str, raw: RawRequest) -> Answer:
     try:
         stored = await rt.ingest.store(ev, routes)
     except Exception as exc:
-        raise reject(
-            rt, source_id, 503, "storage_unavailable", f"the event could not be stored: {type(exc).__name__}"
-        ) from None
+        raise storage_unavailable(rt, source_id, exc) from None
     if stored.duplicate:
         rt.metrics.events_duplicate.inc()
         log.info("duplicate webhook", extra={"source_id": source_id, "event_id": stored.event_id})

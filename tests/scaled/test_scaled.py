@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import httpx
 import redis.asyncio as aioredis
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ from hub.ids import new_id
 from hub.runtime import Runtime
 from tests.conftest import create, wait_for
 from tests.helpers import GITHUB_SECRET, github_issue, github_request
+from tests.pg import PG_DSN
 from tests.receiver import Receiver
 
 
@@ -187,3 +189,41 @@ async def test_redis_rate_limit_is_shared_between_workers(settings: Settings) ->
     assert all(w > 0 for w in waits[2:])  # then both limiters see the same budget spent
     await a.aclose()
     await b.aclose()
+
+
+async def test_postgres_outage_answers_503_never_a_false_202_and_recovers(
+    client: httpx.AsyncClient,
+    worker: None,
+    fast_ingest: bool,
+    receiver: Receiver,
+    settings: Settings,
+    runtime: Runtime,
+) -> None:
+    """While the database refuses connections ingest answers 503 (the provider retries); afterwards it
+    accepts again without a restart, and every event that got a 202 is delivered."""
+    sid = await _pipeline(client, {"kind": "webhook", "name": "rx", "url": receiver.url})
+    accepted = [await _fire(client, sid, 1)]
+    name = settings.database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(PG_DSN)
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+        for n in range(2, 6):
+            if n == 4:
+                runtime.cache.invalidate()  # a cold cache must not turn the outage into a 404 or a 500
+            body, headers = github_request(github_issue(n))
+            resp = await client.post(f"/hooks/{sid}", content=body, headers=headers)
+            assert resp.status_code == 503, resp.text
+            assert resp.json()["error"]["code"] == "storage_unavailable"
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+    accepted += [await _fire(client, sid, n) for n in range(6, 9)]
+
+    async def all_in() -> bool:
+        return set(accepted) <= _received(receiver)
+
+    await wait_for(all_in, timeout=20)
