@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -67,7 +68,7 @@ async def test_target_rate_limit_spreads_deliveries(
 async def test_dead_letters_bulk_retry_is_a_tracked_job(
     client: httpx.AsyncClient, pipeline: Pipeline, receiver: Receiver
 ) -> None:
-    receiver.script = [(410, {})] * 6
+    receiver.script = [(404, {})] * 6
     ids = await pipeline({"kind": "webhook", "name": "rx", "url": receiver.url})
     for n in range(6):
         await _fire(client, ids["source_id"], n)
@@ -76,11 +77,11 @@ async def test_dead_letters_bulk_retry_is_a_tracked_job(
         return len((await client.get("/api/v1/dead-letters")).json()) == 6
 
     await wait_for(all_dead)
-    listed = (await client.get("/api/v1/dead-letters", params={"error_contains": "HTTP 410"})).json()
+    listed = (await client.get("/api/v1/dead-letters", params={"error_contains": "HTTP 404"})).json()
     assert len(listed) == 6
     assert (await client.get("/api/v1/dead-letters", params={"target_id": "tgt_other"})).json() == []
     resp = await client.post(
-        "/api/v1/deliveries/bulk-retry", json={"source_id": ids["source_id"], "error_contains": "HTTP 410"}
+        "/api/v1/deliveries/bulk-retry", json={"source_id": ids["source_id"], "error_contains": "HTTP 404"}
     )
     assert resp.status_code == 202
     job = resp.json()
@@ -103,3 +104,33 @@ async def test_bulk_retry_needs_admin(client: httpx.AsyncClient) -> None:
     key = (await client.post("/api/v1/keys", json={"name": "r", "scope": "read"})).json()["key"]
     resp = await client.post("/api/v1/deliveries/bulk-retry", json={}, headers={"Authorization": f"Bearer {key}"})
     assert resp.status_code == 403
+
+
+async def test_410_gone_disables_the_target_and_a_reset_delivers_what_waited(
+    client: httpx.AsyncClient, pipeline: Pipeline, receiver: Receiver
+) -> None:
+    receiver.script = [(410, {})]
+    ids = await pipeline({"kind": "webhook", "name": "rx", "url": receiver.url})
+    first = await _fire(client, ids["source_id"], 1)
+    breaker = f"/api/v1/targets/{ids['target_id']}/breaker"
+
+    async def disabled() -> bool:
+        return (await client.get(breaker)).json()["state"] == "disabled"
+
+    await wait_for(disabled)
+    later = [await _fire(client, ids["source_id"], n) for n in (2, 3)]
+    detail = (await client.get(f"/api/v1/events/{first}")).json()
+    delivery = detail["deliveries"][0]
+    assert delivery["status"] == "pending" and delivery["last_status_code"] == 410  # kept, not dead
+    assert "disabled" in delivery["last_error"]
+    assert (await client.get("/api/v1/dead-letters")).json() == []
+    await asyncio.sleep(0.6)  # three worker polls: the waiting deliveries stay put
+    assert len(receiver.requests) == 1
+
+    assert (await client.post(f"{breaker}/reset")).status_code == 200
+
+    async def all_delivered() -> bool:
+        return {r.body["post"]["event_id"] for r in receiver.requests[1:]} == {first, *later}
+
+    await wait_for(all_delivered)
+    assert (await client.get(breaker)).json()["state"] == "closed"

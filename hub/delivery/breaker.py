@@ -4,6 +4,7 @@ closed ──N consecutive failures──▶ open ──cooldown──▶ half_o
                                      ▲                    │ failure
                                      └────────────────────┘
 open for longer than ``disable_after`` ──▶ disabled (deliveries wait, nothing is dropped) until a reset.
+A target that answers 410 Gone is disabled at once.
 """
 
 from __future__ import annotations
@@ -111,6 +112,17 @@ async def observe(
                 .where(tg.c.id == target_id)
                 .values(breaker_state="open", breaker_opened_at=now, breaker_until=now + policy.cooldown)
             )
+
+
+async def disable(engine: AsyncEngine, target_id: str, now: float) -> None:
+    """The target said it is gone (410): hold its deliveries until someone resets the breaker."""
+    tg = t.targets
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(tg)
+            .where(tg.c.id == target_id)
+            .values(breaker_state="disabled", breaker_opened_at=now, breaker_until=None)
+        )
 
 
 async def reset(engine: AsyncEngine, target_id: str, now: float) -> bool:

@@ -15,7 +15,16 @@ from hub.config_cache import TargetInfo
 from hub.connectors.parse import ParseError, parse_payload
 from hub.connectors.verify import RawRequest
 from hub.db import tables as t
-from hub.delivery.breaker import PROBE_WAIT, BreakerPolicy, BreakerState, admit, load_states, observe
+from hub.delivery.breaker import (
+    DISABLED_RECHECK,
+    PROBE_WAIT,
+    BreakerPolicy,
+    BreakerState,
+    admit,
+    disable,
+    load_states,
+    observe,
+)
 from hub.delivery.schedule import next_delay
 from hub.ids import new_id
 from hub.mapping.render import MappingError, applies, render_post
@@ -161,6 +170,13 @@ async def _process_one(rt: Runtime, row: Any, flow: _BatchFlow) -> Outcome:
         await observe(rt.engine, target_info.id, st, False, policy_of(rt), now)
     if result.outcome == "delivered":
         return Outcome(row.id, row.lease_until, "delivered", attempts, now, None, result.status_code, result, now)
+    if result.outcome == "gone":  # the delivery waits with the others; a breaker reset makes them all due
+        await disable(rt.engine, target_info.id, now)
+        log.warning("target gone (410): disabled", extra={"target_id": target_info.id, "delivery_id": row.id})
+        result.error = "HTTP 410 Gone: the target is disabled until its breaker is reset"
+        return Outcome(
+            row.id, row.lease_until, "pending", attempts, now + DISABLED_RECHECK, result.error, 410, result, now
+        )
     if result.outcome == "retry":
         delay = next_delay(attempts, target_info.retry_schedule, _rng, result.retry_after)
         if delay is not None:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub import __version__
 from hub.mapping.post import Post
 
-Outcome = Literal["delivered", "retry", "dead"]
+Outcome = Literal["delivered", "retry", "dead", "gone"]
 MAX_RETRY_AFTER = 24 * 3600.0
 EXCERPT_CHARS = 500
 
@@ -86,8 +86,12 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 
 def classify(status: int) -> Outcome:
+    """2xx delivered; 408, 429, 5xx and 3xx (redirects are not followed) retried; 410 the endpoint is gone
+    (Standard Webhooks: disable it); any other 4xx dead."""
     if 200 <= status < 300:
         return "delivered"
+    if status == 410:
+        return "gone"
     if status in (408, 429) or status >= 500 or status < 400:
         return "retry"
     return "dead"
