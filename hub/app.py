@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import __version__
 from hub.api import admin, catalogue, deliveries, events, health, keys, operations, preview, routes, sources, targets
+from hub.api.error_docs import document_errors
 from hub.api.keys import bootstrap_admin_key
 from hub.config import Settings, get_settings
 from hub.db.migrate import upgrade
@@ -44,14 +45,19 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return JSONResponse(
+                HubError(400, "malformed_body", "the body is not valid JSON", errors=errors).body(), status_code=400
+            )
         return JSONResponse(
             HubError(422, "invalid_request", "the request does not validate", errors=errors).body(), status_code=422
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(HubError(exc.status_code, code, str(exc.detail)).body(), status_code=exc.status_code)
+        code = {400: "malformed_body", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        body = HubError(exc.status_code, code, str(exc.detail)).body()
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)  # e.g. 405's Allow
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -121,6 +127,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         admin,
     ):
         app.include_router(module.router)
+    document_errors(app)
     return app
 
 

@@ -207,6 +207,26 @@ async def test_health_ready_metrics_docs(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs")).status_code == 200
 
 
+async def test_http_errors_keep_the_error_body_and_their_headers(client: httpx.AsyncClient) -> None:
+    resp = await client.request("TRACE", "/api/v1/sources")
+    assert resp.status_code == 405 and resp.json()["error"]["code"] == "method_not_allowed"
+    assert "POST" in resp.headers["allow"]  # RFC 9110: a 405 says what is allowed
+    bad = await client.post("/api/v1/sources", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "malformed_body")
+
+
+def test_every_error_answer_is_documented_with_the_error_body() -> None:
+    doc = json.loads(openapi_document())
+    retry = doc["paths"]["/api/v1/deliveries/{delivery_id}/retry"]["post"]["responses"]
+    assert {"401", "403", "404", "409", "422"} <= set(retry)
+    assert set(doc["paths"]["/api/v1/events"]["get"]["responses"]) == {"200", "401", "422"}
+    for operations in doc["paths"].values():
+        for op in operations.values():
+            for code, response in op["responses"].items():
+                if code[0] in "45":
+                    assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
 def test_committed_openapi_matches_the_app() -> None:
     committed = (ROOT / "openapi" / "openapi.json").read_text()
     assert committed == openapi_document(), "run `hub openapi` and commit openapi/openapi.json"

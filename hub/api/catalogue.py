@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ValidationError
 
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
+from hub.api.error_docs import conflict
 from hub.connectors.spec import ConnectorSpec
 from hub.db import tables as t
 from hub.errors import HubError, invalid, not_found
@@ -73,6 +74,7 @@ async def get_connector(connector_id: str, rt: RuntimeDep, _: ReadKey) -> Connec
     status_code=201,
     response_model=ConnectorOut,
     summary="Register a custom connector from a spec (same format as connectors/*.yaml)",
+    responses=conflict("connector_exists"),
 )
 async def create_connector(body: dict[str, Any], rt: RuntimeDep, _: AdminKey) -> ConnectorOut:
     try:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
+from hub.api.error_docs import conflict
 from hub.db import tables as t
 from hub.errors import HubError, not_found
 
@@ -121,6 +122,7 @@ async def get_delivery(delivery_id: str, rt: RuntimeDep, _: ReadKey) -> Delivery
     status_code=202,
     response_model=DeliveryOut,
     summary="Send a dead, failed or skipped delivery again now",
+    responses=conflict("delivery_not_retryable"),
 )
 async def retry_delivery(delivery_id: str, rt: RuntimeDep, _: AdminKey) -> DeliveryOut:
     d = t.deliveries

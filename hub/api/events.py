@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
 from hub.api.deliveries import DeliveryDetail, DeliveryOut, attempt_out, delivery_out
+from hub.api.error_docs import conflict
 from hub.db import tables as t
 from hub.errors import HubError, not_found
 from hub.ingest.store import delivery_rows
@@ -165,6 +166,7 @@ async def get_event(event_id: str, rt: RuntimeDep, _: ReadKey) -> EventDetail:
     status_code=202,
     response_model=list[DeliveryOut],
     summary="Deliver an event again through the routes that match it now",
+    responses=conflict("no_matching_route"),
 )
 async def replay_event(event_id: str, rt: RuntimeDep, _: AdminKey) -> list[DeliveryOut]:
     async with rt.engine.connect() as conn:

@@ -28,6 +28,7 @@ def _runtime(request: Request) -> Runtime:
         404: {"description": "unknown_source"},
         413: {"description": "body_too_large"},
         400: {"description": "unparseable_body"},
+        503: {"description": "storage_unavailable: the event was not stored; the provider should retry"},
     },
 )
 async def receive(source_id: str, request: Request) -> Response:
@@ -54,7 +55,11 @@ async def receive(source_id: str, request: Request) -> Response:
 
 
 @router.head("/hooks/{source_id}", include_in_schema=False)
-@router.get("/hooks/{source_id}", summary="Answer a provider's handshake (Dropbox challenge, Trello HEAD)")
+@router.get(
+    "/hooks/{source_id}",
+    summary="Answer a provider's handshake (Dropbox challenge, Trello HEAD)",
+    responses={404: {"description": "unknown_source"}, 405: {"description": "no handshake for this connector"}},
+)
 async def handshake(source_id: str, request: Request) -> Response:
     """Dropbox-style ``?challenge=`` echo and Trello-style ``HEAD``; 404 for unknown sources."""
     _, spec = await lookup_source(_runtime(request), source_id)
