@@ -68,11 +68,11 @@ def migrate() -> None:
 def worker() -> None:
     """Run a delivery worker (scaled mode: needs HUB_DATABASE_URL=postgresql+asyncpg://… and HUB_REDIS_URL)."""
     from hub.logs import configure_logging
-    from hub.scaled.worker import build_worker, run_worker
+    from hub.scaled.worker import check_settings, run_worker
 
     settings = _settings()
     try:
-        build_worker(settings)
+        check_settings(settings)
     except ConfigError as exc:
         typer.echo(f"hub: {exc}", err=True)
         raise typer.Exit(2) from None

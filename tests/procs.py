@@ -47,6 +47,12 @@ class HubProcess:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
+    def terminate(self, timeout: float) -> int:
+        """SIGTERM and wait for the process to exit by itself; its exit code."""
+        assert self.proc is not None
+        self.proc.terminate()
+        return self.proc.wait(timeout=timeout)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()

@@ -117,13 +117,20 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         for closer in rt.closers:
             await closer()
         await rt.close()
+    log.info("worker stopped")
 
 
-def build_worker(settings: Settings, handle_signals: bool = True) -> Worker:
+def check_settings(settings: Settings) -> None:
+    """Fail fast, naming the setting, before anything starts (a Worker binds signal handlers to a loop)."""
     if not settings.redis_url:
         raise ConfigError("invalid configuration: HUB_REDIS_URL: required by `hub worker`")
     if settings.is_sqlite:
         raise ConfigError("invalid configuration: HUB_DATABASE_URL: `hub worker` needs a shared Postgres database")
+
+
+def build_worker(settings: Settings, handle_signals: bool = True) -> Worker:
+    """An arq worker; build it inside the running loop that will run it (its SIGTERM handler lives there)."""
+    check_settings(settings)
     return Worker(
         functions=[
             func(drain, name=DRAIN, keep_result=0, max_tries=3),

@@ -44,7 +44,11 @@ def scaled_env(database: str, redis_url: str, **extra: str) -> dict[str, str]:
     }
 
 
-async def test_sigkill_worker_while_sending(tmp_path: Path, pg_database: str, redis_server: PrivateRedis) -> None:
+@pytest.mark.parametrize("how", ["sigkill", "sigterm"])
+async def test_worker_stopped_while_sending(
+    how: str, tmp_path: Path, pg_database: str, redis_server: PrivateRedis
+) -> None:
+    """SIGKILL (a crash) or SIGTERM (a deploy): the worker's in-flight sends come back through their leases."""
     hub = Deployment(tmp_path, scaled_env(pg_database, redis_server.url), workers=1)
     async with serve_receiver(Receiver(delay=0.05)) as rx, client(hub.base) as c:
         try:
@@ -55,7 +59,10 @@ async def test_sigkill_worker_while_sending(tmp_path: Path, pg_database: str, re
             async def kill_when_busy() -> None:
                 while len(rx.requests) < 40:
                     await asyncio.sleep(0.01)
-                hub.workers[0].kill9()  # while it has sends in flight (the receiver answers slowly)
+                if how == "sigkill":
+                    hub.workers[0].kill9()  # while it has sends in flight (the receiver answers slowly)
+                else:
+                    assert hub.workers[0].terminate(timeout=10) == 0  # a graceful stop: prompt and clean
                 killed.set()
                 await asyncio.sleep(0.5)
                 hub.workers[0].start()
