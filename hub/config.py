@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         5 * 24 * 3600.0, gt=0, description="Seconds a breaker may stay open before the target is disabled."
     )
     sweep_interval: float = Field(0.25, gt=0, description="Scaled mode: seconds between looks for due work.")
+    retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Days a finished event (every delivery delivered or skipped) is kept, with its attempts; "
+        "0 = for ever. Pending work and dead letters are never purged.",
+    )
     metrics_port: int = Field(0, ge=0, le=65535, description="`hub worker`: serve /metrics on this port (0 = off).")
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="Structured JSON logs.")

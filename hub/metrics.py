@@ -25,6 +25,9 @@ class Metrics:
         self.events_duplicate = Counter(
             "hub_events_duplicate", "Webhooks recognised as repeats", registry=self.registry
         )
+        self.events_purged = Counter(
+            "hub_events_purged", "Finished events removed after HUB_RETENTION_DAYS", registry=self.registry
+        )
         self.deliveries = Counter("hub_deliveries", "Delivery attempts by outcome", ["outcome"], registry=self.registry)
         self.attempt_latency = Histogram(
             "hub_attempt_latency_seconds",

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from hub.db import tables as t
 from hub.delivery.claim import claim_due, next_due_at
 from hub.delivery.engine import process_batch
+from hub.delivery.retention import run_retention
 from hub.runtime import Runtime
 
 log = logging.getLogger("hub.worker")
@@ -28,6 +29,7 @@ class EmbeddedWorker:
         self._active = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_claim = 0.0
 
@@ -52,14 +54,16 @@ class EmbeddedWorker:
 
     def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name="hub-embedded-worker")
+        self._retention = asyncio.create_task(run_retention(self.rt), name="hub-retention")
 
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        if self._runner:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+        for task in (self._runner, self._retention):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.rt.settings.delivery_timeout + 1)
 

@@ -21,6 +21,7 @@ from hub.config import ConfigError, Settings
 from hub.delivery.claim import claim_due, next_due_at
 from hub.delivery.engine import process_batch
 from hub.delivery.jobs import JOBS
+from hub.delivery.retention import run_retention
 from hub.metrics import Metrics
 from hub.runtime import Runtime, build_runtime
 from hub.scaled.dispatch import DRAIN, QUEUE, attach_arq, deserialize, redis_settings, serialize
@@ -102,16 +103,18 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["rt"] = rt
     ctx["drain_slots"] = asyncio.Semaphore(DRAIN_JOBS_PER_WORKER)
     ctx["sweeper"] = asyncio.create_task(_sweep(rt), name="hub-sweeper")
+    ctx["retention"] = asyncio.create_task(run_retention(rt), name="hub-retention")
     _serve_metrics(settings, rt)
     log.info("worker ready", extra={"batch": batch_size(settings)})
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    sweeper: asyncio.Task[None] | None = ctx.get("sweeper")
-    if sweeper:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+    for name in ("sweeper", "retention"):
+        task: asyncio.Task[None] | None = ctx.get(name)
+        if task:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     rt: Runtime | None = ctx.get("rt")
     if rt:
         for closer in rt.closers:
