@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -44,13 +46,14 @@ async def test_missing_and_bad_signature_are_401(client: httpx.AsyncClient, runt
         assert await conn.scalar(sa.select(sa.func.count()).select_from(t.events)) == 0
 
 
-async def test_unparseable_body_is_400(client: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"[" * 200_000 + b"]" * 200_000, b'{"a": "\xff\xfe"}'],
+    ids=["broken", "nested-200k-deep", "not-utf8"],
+)
+async def test_unparseable_body_is_400(client: httpx.AsyncClient, body: bytes) -> None:
     sid = await _source(client)
-    body = b"{not json"
     _, headers = github_request({})
-    import hashlib
-    import hmac
-
     headers["X-Hub-Signature-256"] = "sha256=" + hmac.new(GITHUB_SECRET.encode(), body, hashlib.sha256).hexdigest()
     resp = await client.post(f"/hooks/{sid}", content=body, headers=headers)
     assert (resp.status_code, resp.json()["error"]["code"]) == (400, "unparseable_body")

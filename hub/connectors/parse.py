@@ -62,12 +62,13 @@ def loads_json(body: bytes) -> Any:
     """orjson on the hot path; the standard library for what orjson refuses (NaN, integers over 64 bits)."""
     try:
         return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):  # nested deeper than any real payload: no second try
+            raise ParseError(f"body is not valid JSON: {exc}") from None
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(f"body is not valid JSON: {exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ParseError(f"body is not valid JSON: {type(exc).__name__}: {exc}"[:300]) from None
 
 
 def _event_type(spec: ConnectorSpec, req: RawRequest, payload: Any) -> str:
