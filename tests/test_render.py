@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -70,3 +71,40 @@ def test_a_failing_field_fails_the_post() -> None:
     bad = parse_inline({"post": {"title": "ok", "body": "{{ payload.n / 0 }}"}})
     with pytest.raises(MappingError, match="ZeroDivisionError"):
         render_post(bad, _context({"n": 1}))
+
+
+BOMBS = {
+    "string repeat": "{{ 'a' * 100000000 }}",
+    "list repeat": "{{ range(100000) | list * 1000 }}",
+    "power": "{{ 2 ** 99999999 }}",
+    "nested loops, output": "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+    "nested loops, silent": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "doubling through a namespace": "{% set ns = namespace(s='ab') %}"
+    "{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}",
+    "doubling in one expression": "{% set s = 'abcdefghij' * 1000 %}" + "{% set s = s ~ s ~ s ~ s ~ s ~ s %}" * 12,
+    "replace growth": "{{ 'a' * 1000 | replace('a', 'b' * 100000) }}",
+    "printf width": "{{ '%999999999s' % 'x' }}",
+    "format width": "{{ '{:>999999999}'.format(1) }}",
+    "center width": "{{ 'x' | center(999999999) }}",
+    "ljust width": "{{ 'x'.ljust(999999999) }}",
+    "list mutation": "{{ [1, 2].append(3) }}",
+}
+
+
+@pytest.mark.parametrize("template", list(BOMBS.values()), ids=list(BOMBS))
+def test_a_hostile_template_fails_fast_instead_of_hanging_or_filling_memory(template: str) -> None:
+    started = time.perf_counter()
+    with pytest.raises(MappingError):
+        render_text(template, _context({}))
+    assert time.perf_counter() - started < 2.0
+
+
+def test_no_escape_from_the_sandbox() -> None:
+    assert render_text("{{ payload.__class__.__mro__ }}{{ ''.__class__ }}", _context({})) == ""
+
+
+def test_large_payload_values_still_render() -> None:
+    """The budgets bound what a template builds, not what the provider sent."""
+    big = "x" * 3_000_000
+    assert render_text("{{ payload.body | upper | length }}", _context({"body": big})) == "3000000"
+    assert len(render_text("{{ payload.body }}", _context({"body": big}))) == 40_000  # a field is capped

@@ -6,9 +6,9 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import ChainableUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 
 from hub.mapping.post import Author, Post, PostField
+from hub.mapping.sandbox import BoundedSandbox, render_bounded
 from hub.mapping.spec import MappingSpec
 
 MAX_FIELD_CHARS = 40_000
@@ -23,9 +23,7 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
-_env = SandboxedEnvironment(
-    undefined=ChainableUndefined, finalize=_finalize, autoescape=False, keep_trailing_newline=False
-)
+_env = BoundedSandbox(undefined=ChainableUndefined, finalize=_finalize, autoescape=False, keep_trailing_newline=False)
 
 
 @lru_cache(maxsize=4096)
@@ -58,7 +56,7 @@ def _render(source: str, context: dict[str, Any]) -> str:
     if "{" not in source:
         return source
     try:
-        return str(_compile(source).render(context))
+        return render_bounded(_compile(source), context)
     except MappingError:
         raise
     except Exception as exc:  # the sandbox raises SecurityError, TypeError, …: all are mapping failures
