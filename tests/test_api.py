@@ -190,6 +190,15 @@ async def test_preview_returns_exact_target_body_and_delivers_nothing(client: ht
         json={"connector": "github", "event_type": "x", "payload": {}, "mapping": {"post": {"title": "{{ 1/0 }}"}}},
     )
     assert (broken.status_code, broken.json()["error"]["code"]) == (422, "mapping_failed")
+    key = (await client.post("/api/v1/keys", json={"name": "r", "scope": "read"})).json()["key"]
+    hostile = {"post": {"title": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"}}
+    bomb = await client.post(
+        "/api/v1/preview",
+        json={"connector": "github", "event_type": "x", "payload": {}, "mapping": hostile},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert (bomb.status_code, bomb.json()["error"]["code"]) == (422, "mapping_failed")  # a read key cannot hang hub
+    assert "longer than" in bomb.json()["error"]["message"]
 
 
 async def test_health_ready_metrics_docs(client: httpx.AsyncClient) -> None:
