@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         5 * 24 * 3600.0, gt=0, description="Seconds a breaker may stay open before the target is disabled."
     )
     sweep_interval: float = Field(0.25, gt=0, description="Scaled mode: seconds between looks for due work.")
+    block_private_targets: bool = Field(
+        False,
+        description="Refuse target addresses that are not globally routable (loopback, private, CGNAT…); "
+        "link-local (cloud metadata) is always refused.",
+    )
     retention_days: float = Field(
         30.0,
         ge=0,

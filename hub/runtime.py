@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,6 +20,7 @@ from hub.delivery.ratelimit import LocalRateLimiter, RateLimiter
 from hub.ingest.batcher import IngestBatcher
 from hub.mapping.catalogue import MappingCatalogue, builtin_mappings
 from hub.metrics import Metrics
+from hub.targets.egress import EgressPolicy, PolicyResolver
 
 
 class Dispatcher(Protocol):
@@ -41,6 +43,7 @@ class Runtime:
     mappings: MappingCatalogue
     cache: ConfigCache
     http: httpx.AsyncClient
+    egress: EgressPolicy
     metrics: Metrics = field(default_factory=Metrics)
     dispatcher: Dispatcher = field(default_factory=NullDispatcher)
     ratelimiter: RateLimiter = field(default_factory=LocalRateLimiter)
@@ -63,9 +66,27 @@ def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None
     engine = create_engine(settings)
     connectors = builtin_catalogue(settings.connectors_dir)
     mappings = builtin_mappings(settings.mappings_dir)
-    limits = httpx.Limits(max_connections=settings.worker_concurrency * 2, max_keepalive_connections=100)
-    if transport is None:  # aiohttp under the httpx API: several times less CPU per request than httpcore
-        transport = AiohttpTransport(limits=limits)
+    egress = EgressPolicy(block_private=settings.block_private_targets)
+    if transport is None:
+        transport = outbound_transport(settings.worker_concurrency * 2, egress)
     http = httpx.AsyncClient(transport=transport, follow_redirects=False, timeout=settings.delivery_timeout)
     cache = ConfigCache(engine, box, connectors)
-    return Runtime(settings, engine, box, connectors, mappings, cache, http)
+    return Runtime(settings, engine, box, connectors, mappings, cache, http, egress)
+
+
+def outbound_transport(max_connections: int, egress: EgressPolicy) -> httpx.AsyncBaseTransport:
+    """aiohttp under the httpx API (several times less CPU per request than httpcore), resolving host
+    names through the egress policy at connect time."""
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=100)
+    ssl_context = httpx.create_ssl_context()
+
+    def session() -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=max_connections,
+            keepalive_timeout=limits.keepalive_expiry,
+            ssl=ssl_context,
+            resolver=PolicyResolver(egress),
+        )
+        return aiohttp.ClientSession(connector=connector)
+
+    return AiohttpTransport(limits=limits, client=session)

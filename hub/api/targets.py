@@ -14,6 +14,7 @@ from hub.errors import invalid, not_found
 from hub.ids import new_id
 from hub.runtime import Runtime
 from hub.targets.base import Target, redact_url
+from hub.targets.egress import EgressBlocked, EgressPolicy
 from hub.targets.registry import TARGETS, get_target
 
 router = APIRouter(prefix="/api/v1/targets", tags=["targets"])
@@ -78,8 +79,10 @@ class TargetOut(BaseModel):
     updated_at: str | None
 
 
-def split_settings(target: Target, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Validate a kind's settings and split them into (plain config, secrets)."""
+def split_settings(
+    target: Target, values: dict[str, Any], egress: EgressPolicy
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Validate a kind's settings (a URL must pass the egress policy) and split them into (plain, secrets)."""
     try:
         cfg = target.Config.model_validate(values)
     except ValidationError as exc:
@@ -87,6 +90,11 @@ def split_settings(target: Target, values: dict[str, Any]) -> tuple[dict[str, An
         where = ".".join(str(p) for p in first["loc"])
         raise invalid(f"invalid {target.kind} settings: {where}: {first['msg']}", field=where) from None
     data = cfg.model_dump(mode="json", exclude_none=True)
+    if isinstance(data.get("url"), str):
+        try:
+            egress.check_url(data["url"])
+        except EgressBlocked as exc:
+            raise invalid(str(exc), field="url") from None
     secrets = {k: v for k, v in data.items() if k in target.secret_fields}
     plain = {k: v for k, v in data.items() if k not in target.secret_fields}
     return plain, secrets
@@ -123,7 +131,7 @@ async def create_target(body: TargetCreate, rt: RuntimeDep, _: AdminKey) -> Targ
         raise invalid(f"unknown target kind {body.kind!r}; one of {sorted(TARGETS)}", field="kind")
     _check_schedule(body.retry_schedule)
     kind_values = {k: v for k, v in body.model_dump(exclude_none=True).items() if k not in _COMMON}
-    plain, secrets = split_settings(target, kind_values)
+    plain, secrets = split_settings(target, kind_values, rt.egress)
     ts = now()
     row = {
         "id": new_id("tgt"),
@@ -171,7 +179,7 @@ async def update_target(target_id: str, body: TargetUpdate, rt: RuntimeDep, _: A
     kind_values = {k: v for k, v in given.items() if k not in _COMMON}
     if kind_values:
         merged = {**row["config"], **rt.box.open_json(row["secrets_enc"]), **kind_values}
-        plain, secrets = split_settings(target, {k: v for k, v in merged.items() if v is not None})
+        plain, secrets = split_settings(target, {k: v for k, v in merged.items() if v is not None}, rt.egress)
         changes["config"] = plain
         changes["secrets_enc"] = rt.box.seal_json(secrets) if secrets else None
     changes["updated_at"] = now()

@@ -157,7 +157,9 @@ async def _process_one(rt: Runtime, row: Any, flow: _BatchFlow) -> Outcome:
     retry_at = await _flow_wait(rt, target_info, flow, now)
     if retry_at is not None:  # not an attempt: nothing was sent
         return Outcome(row.id, row.lease_until, "pending", row.attempts, retry_at, row.last_error, row.last_status_code)
-    ctx = DeliveryContext(row.id, row.event_id, row.target_id, rt.http, rt.settings.delivery_timeout, rt.engine)
+    ctx = DeliveryContext(
+        row.id, row.event_id, row.target_id, rt.http, rt.settings.delivery_timeout, rt.engine, rt.egress
+    )
     try:
         result = await target.deliver(post, target_info.config, ctx)
     except Exception as exc:  # a target bug must not lose the delivery: retry it like a failed send

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub import __version__
 from hub.mapping.post import Post
+from hub.targets.egress import EgressBlocked, EgressPolicy, egress_refusal
 
 Outcome = Literal["delivered", "retry", "dead", "gone"]
 MAX_RETRY_AFTER = 24 * 3600.0
@@ -59,6 +60,7 @@ class DeliveryContext:
     client: httpx.AsyncClient
     timeout: float
     engine: AsyncEngine
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
 
 
 def redact_url(url: str) -> str:
@@ -133,17 +135,16 @@ async def send_http(req: OutboundRequest, ctx: DeliveryContext) -> SendResult:
     headers = {"User-Agent": user_agent(), "Content-Type": "application/json", **req.headers}
     content = json.dumps(req.json, ensure_ascii=False, separators=(",", ":")).encode()
     try:
+        ctx.egress.check_url(req.url)
         resp = await ctx.client.request(req.method, req.url, content=content, headers=headers, timeout=ctx.timeout)
-    except httpx.TimeoutException as exc:
-        return SendResult(
-            "retry",
-            error=f"timeout: {type(exc).__name__}: {exc}"[:500],
-            latency_ms=(time.perf_counter() - started) * 1000,
-        )
+    except EgressBlocked as exc:  # a configuration error: retrying would not help
+        return SendResult("dead", error=str(exc)[:500], latency_ms=(time.perf_counter() - started) * 1000)
     except httpx.HTTPError as exc:
-        return SendResult(
-            "retry", error=f"{type(exc).__name__}: {exc}"[:500], latency_ms=(time.perf_counter() - started) * 1000
-        )
+        latency = (time.perf_counter() - started) * 1000
+        if blocked := egress_refusal(exc):  # a host name that resolved to refused addresses only
+            return SendResult("dead", error=str(blocked)[:500], latency_ms=latency)
+        kind = "timeout: " if isinstance(exc, httpx.TimeoutException) else ""
+        return SendResult("retry", error=f"{kind}{type(exc).__name__}: {exc}"[:500], latency_ms=latency)
     latency = (time.perf_counter() - started) * 1000
     outcome = classify(resp.status_code)
     excerpt = resp.text[:EXCERPT_CHARS] if resp.content else None
