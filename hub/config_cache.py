@@ -30,6 +30,13 @@ class SourceInfo:
     secret: str | None
     settings: dict[str, Any]
     enabled: bool
+    previous_secret: str | None = None  # still accepted until previous_until (secret rotation)
+    previous_until: float | None = None
+
+    def previous_secret_at(self, now: float) -> str | None:
+        if self.previous_secret and self.previous_until is not None and now < self.previous_until:
+            return self.previous_secret
+        return None
 
 
 @dataclass(frozen=True)
@@ -107,8 +114,16 @@ class ConfigCache:
                     self._connectors.remove(connector.id)
             for row in (await conn.execute(sa.select(t.sources))).mappings():
                 secret = self._box.open(row["secret_enc"]) if row["secret_enc"] else None
+                previous = self._box.open(row["previous_secret_enc"]) if row["previous_secret_enc"] else None
                 snap.sources[row["id"]] = SourceInfo(
-                    row["id"], row["connector"], row["name"], secret, row["settings"] or {}, row["enabled"]
+                    row["id"],
+                    row["connector"],
+                    row["name"],
+                    secret,
+                    row["settings"] or {},
+                    row["enabled"],
+                    previous,
+                    row["previous_secret_until"],
                 )
             for row in (await conn.execute(sa.select(t.targets))).mappings():
                 try:

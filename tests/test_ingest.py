@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -163,3 +164,27 @@ async def test_secret_never_stored_in_headers_or_logs(
     async with runtime.engine.connect() as conn:
         stored = await conn.scalar(sa.select(t.sources.c.secret_enc).where(t.sources.c.id == sid))
     assert stored and GITHUB_SECRET not in stored
+
+
+async def test_secret_rotation_accepts_both_secrets_during_the_overlap_only(client: httpx.AsyncClient) -> None:
+    sid = await _source(client)
+
+    async def status(secret: str) -> int:
+        body, headers = github_request(github_issue(1), secret=secret)
+        return (await client.post(f"/hooks/{sid}", content=body, headers=headers)).status_code
+
+    rotated = await client.patch(f"/api/v1/sources/{sid}", json={"secret": "second secret"})
+    assert rotated.status_code == 200 and "second secret" not in rotated.text
+    assert rotated.json()["previous_secret_valid_until"] is not None  # 24 h by default
+    assert (await status(GITHUB_SECRET), await status("second secret"), await status("a guess")) == (202, 202, 401)
+
+    ended = await client.patch(f"/api/v1/sources/{sid}", json={"previous_secret_valid_for": 0})
+    assert ended.json()["previous_secret_valid_until"] is None
+    assert (await status(GITHUB_SECRET), await status("second secret")) == (401, 202)
+
+    await client.patch(f"/api/v1/sources/{sid}", json={"secret": "third secret", "previous_secret_valid_for": 0.3})
+    assert (await status("second secret"), await status("third secret")) == (202, 202)
+    await asyncio.sleep(0.35)
+    assert (await status("second secret"), await status("third secret")) == (401, 202)
+    await client.patch(f"/api/v1/sources/{sid}", json={"secret": "fourth secret", "previous_secret_valid_for": 0})
+    assert (await status("third secret"), await status("fourth secret")) == (401, 202)  # no overlap asked

@@ -32,10 +32,27 @@ class SourceCreate(BaseModel):
     enabled: bool = True
 
 
+DEFAULT_OVERLAP = 86400.0
+
+
 class SourceUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "acme org (prod)"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "acme org (prod)"}, {"secret": "the new secret", "previous_secret_valid_for": 3600}]
+        },
+    )
     name: str | None = Field(None, min_length=1, max_length=200)
-    secret: str | None = None
+    secret: str | None = Field(
+        None, description="A new secret (rotation): the current one stays valid for `previous_secret_valid_for`."
+    )
+    previous_secret_valid_for: float | None = Field(
+        None,
+        ge=0,
+        le=30 * 86400,
+        description="Seconds the replaced secret is still accepted (default 86400 when `secret` changes); "
+        "0 ends an overlap now.",
+    )
     settings: dict[str, Any] | None = None
     enabled: bool | None = None
 
@@ -47,6 +64,9 @@ class SourceOut(BaseModel):
     settings: dict[str, Any]
     enabled: bool
     has_secret: bool
+    previous_secret_valid_until: str | None = Field(
+        None, description="During a secret rotation: until when the previous secret is still accepted."
+    )
     ingest_url: str
     created_at: str | None
     updated_at: str | None
@@ -58,6 +78,7 @@ def ingest_url(rt: Runtime, request: Request, source_id: str) -> str:
 
 
 def _out(rt: Runtime, request: Request, row: Any) -> SourceOut:
+    until = row.get("previous_secret_until")
     return SourceOut(
         id=row["id"],
         connector=row["connector"],
@@ -65,6 +86,7 @@ def _out(rt: Runtime, request: Request, row: Any) -> SourceOut:
         settings=row["settings"] or {},
         enabled=row["enabled"],
         has_secret=bool(row["secret_enc"]),
+        previous_secret_valid_until=iso(until) if until and until > now() else None,
         ingest_url=ingest_url(rt, request, row["id"]),
         created_at=iso(row["created_at"]),
         updated_at=iso(row["updated_at"]),
@@ -134,12 +156,28 @@ async def update_source(source_id: str, body: SourceUpdate, request: Request, rt
         changes["enabled"] = body.enabled
     secret = body.secret if body.secret is not None else (rt.box.open(row["secret_enc"]) if row["secret_enc"] else None)
     _validate(rt, row["connector"], secret, changes.get("settings") or row["settings"] or {})
-    if body.secret is not None:
-        changes["secret_enc"] = rt.box.seal(body.secret)
+    changes.update(_rotation(rt, row, body, changes["updated_at"]))
     async with rt.engine.begin() as conn:
         await conn.execute(sa.update(t.sources).where(t.sources.c.id == source_id).values(**changes))
     rt.cache.invalidate()
     return _out(rt, request, {**row, **changes})
+
+
+def _rotation(rt: Runtime, row: dict[str, Any], body: SourceUpdate, ts: float) -> dict[str, Any]:
+    """A new secret keeps the one it replaces valid for an overlap, so in-flight webhooks still verify."""
+    overlap = body.previous_secret_valid_for
+    ended = {"previous_secret_enc": None, "previous_secret_until": None}
+    if body.secret is not None:
+        if row["secret_enc"] and rt.box.open(row["secret_enc"]) == body.secret:
+            return {}  # the same secret again: nothing rotates
+        keep = DEFAULT_OVERLAP if overlap is None else overlap
+        changes = {"secret_enc": rt.box.seal(body.secret)}
+        if keep and row["secret_enc"]:
+            return {**changes, "previous_secret_enc": row["secret_enc"], "previous_secret_until": ts + keep}
+        return {**changes, **ended}
+    if overlap is not None and row["previous_secret_enc"]:  # shorten or end the current overlap
+        return {"previous_secret_until": ts + overlap} if overlap else ended
+    return {}
 
 
 @router.delete("/{source_id}", status_code=204, summary="Delete a source and its routes")

@@ -23,6 +23,9 @@ sources = sa.Table(
     sa.Column("connector", sa.String(100), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("secret_enc", sa.Text, nullable=True),
+    # secret rotation: the secret before the last change stays valid until previous_secret_until
+    sa.Column("previous_secret_enc", sa.Text, nullable=True),
+    sa.Column("previous_secret_until", sa.Float, nullable=True),
     sa.Column("settings", sa.JSON, nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),

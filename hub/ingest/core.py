@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hub.config_cache import SourceInfo
 from hub.connectors.parse import ParseError, lookup, parse
-from hub.connectors.spec import ConnectorSpec
+from hub.connectors.spec import ConnectorSpec, SignatureSpec
 from hub.connectors.verify import RawRequest, VerificationError, verify
 from hub.errors import HubError
 from hub.ingest.store import NewEvent
@@ -41,7 +42,7 @@ def storage_unavailable(rt: Runtime, source_id: str, exc: Exception) -> HubError
     return reject(rt, source_id, 503, "storage_unavailable", f"the database is unavailable: {type(exc).__name__}")
 
 
-async def lookup_source(rt: Runtime, source_id: str) -> tuple[Any, ConnectorSpec]:
+async def lookup_source(rt: Runtime, source_id: str) -> tuple[SourceInfo, ConnectorSpec]:
     try:
         source = await rt.cache.source(source_id)
     except Exception as exc:  # a cold cache during a database outage
@@ -54,6 +55,20 @@ async def lookup_source(rt: Runtime, source_id: str) -> tuple[Any, ConnectorSpec
     return source, spec
 
 
+def verify_rotating(sig: SignatureSpec, source: SourceInfo, raw: RawRequest, now: float) -> None:
+    """Verify with the source's secret; during a rotation's overlap, a signature by the previous one passes."""
+    try:
+        verify(sig, source.secret, raw, now)
+    except VerificationError as exc:
+        previous = source.previous_secret_at(now)
+        if exc.code != "bad_signature" or previous is None:
+            raise
+        try:
+            verify(sig, previous, raw, now)
+        except VerificationError:
+            raise exc from None
+
+
 def too_large(rt: Runtime, source_id: str) -> HubError:
     return reject(rt, source_id, 413, "body_too_large", f"body over {rt.settings.max_body_bytes} bytes")
 
@@ -63,7 +78,7 @@ async def ingest(rt: Runtime, source_id: str, raw: RawRequest) -> Answer:
     source, spec = await lookup_source(rt, source_id)
     now = time.time()
     try:
-        verify(spec.signature_for(source.settings.get("signature")), source.secret, raw, now)
+        verify_rotating(spec.signature_for(source.settings.get("signature")), source, raw, now)
     except VerificationError as exc:
         raise reject(rt, source_id, 401, exc.code, exc.message) from None
     try:
