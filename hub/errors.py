@@ -8,11 +8,14 @@ from typing import Any
 class HubError(Exception):
     """An error the API answers as ``{"error": {"code": …, "message": …}}``."""
 
-    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None, **details: Any
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
         self.details = details
 
     def body(self) -> dict[str, Any]:

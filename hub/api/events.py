@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -12,6 +11,7 @@ from pydantic import BaseModel
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
 from hub.api.deliveries import DeliveryDetail, DeliveryOut, attempt_out, delivery_out
 from hub.api.error_docs import conflict
+from hub.connectors.parse import ParseError, loads_json
 from hub.db import tables as t
 from hub.errors import HubError, not_found
 from hub.ingest.store import delivery_rows
@@ -137,8 +137,8 @@ async def get_event(event_id: str, rt: RuntimeDep, _: ReadKey) -> EventDetail:
             .all()
         )
     try:
-        payload: Any = json.loads(ev["body"])
-    except ValueError:
+        payload: Any = loads_json(ev["body"])
+    except ParseError:  # e.g. a form-encoded body: shown as text
         payload = ev["body"].decode("utf-8", "replace")
     details = [
         DeliveryDetail(

@@ -21,7 +21,7 @@ def load_spec_file(path: Path) -> ConnectorSpec:
     try:
         data = yaml.safe_load(path.read_text())
         return ConnectorSpec.model_validate(data)
-    except (yaml.YAMLError, ValidationError) as exc:
+    except (yaml.YAMLError, ValidationError, UnicodeDecodeError, OSError) as exc:
         raise SpecError(f"{path}: {exc}") from None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -58,6 +59,21 @@ def parse_payload(spec: ConnectorSpec, req: RawRequest) -> Any:
     return loads_json(body)
 
 
+def _without_surrogates(value: Any) -> Any:
+    """JSON may escape a lone surrogate (\\ud800) that no UTF-8 output can carry: replace it."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return value.encode(errors="replace").decode()
+        return value
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
+
+
 def loads_json(body: bytes) -> Any:
     """orjson on the hot path; the standard library for what orjson refuses (NaN, integers over 64 bits)."""
     try:
@@ -66,8 +82,8 @@ def loads_json(body: bytes) -> Any:
         if "depth limit" in str(exc):  # nested deeper than any real payload: no second try
             raise ParseError(f"body is not valid JSON: {exc}") from None
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return _without_surrogates(json.loads(body))
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, 4300+ digit integers
         raise ParseError(f"body is not valid JSON: {type(exc).__name__}: {exc}"[:300]) from None
 
 
@@ -87,15 +103,38 @@ def _event_type(spec: ConnectorSpec, req: RawRequest, payload: Any) -> str:
     return base
 
 
+DEDUP_MAX = 300  # events.dedup_key
+
+
+def storable(text: str, limit: int) -> str:
+    """Text a database column takes: no NUL (Postgres refuses it), no lone surrogate (JSON allows
+    ``\ud800``, UTF-8 does not), at most ``limit`` characters."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = text.encode(errors="replace").decode()
+    return text[:limit]
+
+
+def dedup_key(value: str) -> str:
+    """A provider's delivery id as stored: longer ids are hashed, never cut (two ids must not merge)."""
+    value = storable(value, 10_000)
+    if len(value) <= DEDUP_MAX:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
 def _dedup(spec: ConnectorSpec, req: RawRequest, payload: Any) -> str | None:
     if spec.dedup.header:
         value = req.header(spec.dedup.header)
         if value:
-            return value[:300]
+            return dedup_key(value)
     if spec.dedup.field:
         found = lookup(payload, spec.dedup.field)
         if found is not None:
-            return str(found)[:300]
+            return dedup_key(str(found))
     return None
 
 
@@ -109,7 +148,7 @@ def subject_of(templates: list[str], payload: Any) -> str | None:
                 break
             values[name] = str(found)
         else:
-            return _FIELD.sub(lambda m, v=values: v[m.group(1)], template)[:300]  # type: ignore[misc]
+            return storable(_FIELD.sub(lambda m, v=values: v[m.group(1)], template), 300)  # type: ignore[misc]
     return None
 
 
@@ -117,7 +156,7 @@ def parse(spec: ConnectorSpec, req: RawRequest) -> ParsedEvent:
     payload = parse_payload(spec, req)
     return ParsedEvent(
         payload=payload,
-        type=_event_type(spec, req, payload)[:200],
+        type=storable(_event_type(spec, req, payload), 200),
         dedup_key=_dedup(spec, req, payload),
         subject=subject_of(spec.subject, payload),
     )

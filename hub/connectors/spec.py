@@ -35,6 +35,8 @@ class SignatureSpec(_Strict):
     def _check(self) -> SignatureSpec:
         if self.scheme != "none" and not self.header:
             raise ValueError("signature.header is required unless scheme is 'none'")
+        if self.multiple and not self.separator:
+            raise ValueError("signature.separator must not be empty when multiple is true")
         unknown = set(self.configurable) - CONFIGURABLE
         if unknown:
             raise ValueError(f"signature.configurable has unknown fields {sorted(unknown)}")

@@ -66,10 +66,18 @@ def signed_content(template: str, req: RawRequest) -> bytes:
             value = req.header(name[len("header:") :])
             if value is None:
                 raise VerificationError("missing_signature", f"header {name[7:]} is missing")
-            out += value.encode()
+            out += wire_bytes(value)
         pos = m.end()
     out += template[pos:].encode()
     return bytes(out)
+
+
+def wire_bytes(header_value: str) -> bytes:
+    """The bytes a header value had on the wire: ASGI servers decode header bytes as latin-1."""
+    try:
+        return header_value.encode("latin-1")
+    except UnicodeEncodeError:  # built by hand (tests, tools) from text beyond latin-1
+        return header_value.encode()
 
 
 def compute_signature(spec: SignatureSpec, key: bytes, content: bytes) -> str:
@@ -105,7 +113,7 @@ def verify(spec: SignatureSpec, secret: str | None, req: RawRequest, now: float)
     if not secret:
         raise VerificationError("bad_signature", "the source has no secret to verify with")
     if spec.scheme == "token":
-        if not hmac.compare_digest(presented.encode(), secret.encode()):
+        if not hmac.compare_digest(wire_bytes(presented), secret.encode()):
             raise VerificationError("bad_signature", f"header {spec.header} does not match")
         return
     _check_timestamp(spec, req, now)

@@ -22,6 +22,7 @@ log = logging.getLogger("hub.ingest")
 MAX_BATCH = 500
 PRESSURE_BATCH = 4  # a batch this big means webhooks are arriving faster than one at a time
 PRESSURE_WINDOW = 0.05
+STOP_TIMEOUT = 10.0
 
 _Item = tuple[NewEvent, Sequence[RouteInfo], "asyncio.Future[StoredEvent]"]
 
@@ -47,6 +48,8 @@ class IngestBatcher:
         self._max = max_batch
         self._last_busy = 0.0
         self._pending: list[_Item] = []
+        self._inflight: list[_Item] = []
+        self._stopping = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -57,15 +60,21 @@ class IngestBatcher:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hub-ingest-writer")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Store what was received, then stop: a request waiting for its commit gets its answer."""
+        self._stopping = True
+        self._wake.set()
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for _, _, fut in self._pending:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        for _, _, fut in [*self._inflight, *self._pending]:  # only after the timeout: 503, the provider retries
             if not fut.done():
                 fut.set_exception(RuntimeError("hub is shutting down"))
-        self._close()
+        await asyncio.to_thread(self._close)  # the SQLite writer thread may still be finishing a commit
 
     async def store(self, ev: NewEvent, routes: Sequence[RouteInfo]) -> StoredEvent:
         if self._task is None or self._task.done():  # not started (or stopped): store on our own
@@ -81,7 +90,11 @@ class IngestBatcher:
             self._wake.clear()
             while self._pending:
                 batch, self._pending = self._pending[: self._max], self._pending[self._max :]
+                self._inflight = batch
                 await self._flush(batch)
+                self._inflight = []
+            if self._stopping:
+                return
 
     async def _flush(self, batch: list[_Item]) -> None:
         if len(batch) >= PRESSURE_BATCH:

@@ -32,8 +32,10 @@ def reject(rt: Runtime, source_id: str, status: int, code: str, cause: str) -> H
     return HubError(status, code, cause)
 
 
-def stored_headers(headers: Mapping[str, str], spec: ConnectorSpec) -> dict[str, str]:
-    secret_header = spec.signature.header.lower() if spec.signature.scheme == "token" else None
+def stored_headers(headers: Mapping[str, str], sig: SignatureSpec) -> dict[str, str]:
+    """The headers kept with an event: never credentials, nor the header that carries a token secret
+    (the source's own header name when it overrides the connector's)."""
+    secret_header = sig.header.lower() if sig.scheme == "token" else None
     return {k: v for k, v in headers.items() if k not in _NEVER_STORED and k != secret_header}
 
 
@@ -77,8 +79,9 @@ async def ingest(rt: Runtime, source_id: str, raw: RawRequest) -> Answer:
     """Everything after the body is read. Raises HubError with a stable code; 202 only once committed."""
     source, spec = await lookup_source(rt, source_id)
     now = time.time()
+    sig = spec.signature_for(source.settings.get("signature"))
     try:
-        verify_rotating(spec.signature_for(source.settings.get("signature")), source, raw, now)
+        verify_rotating(sig, source, raw, now)
     except VerificationError as exc:
         raise reject(rt, source_id, 401, exc.code, exc.message) from None
     try:
@@ -100,7 +103,7 @@ async def ingest(rt: Runtime, source_id: str, raw: RawRequest) -> Answer:
         parsed.type,
         parsed.dedup_key,
         parsed.subject,
-        stored_headers(raw.headers, spec),
+        stored_headers(raw.headers, sig),
         raw.body,
         now,
         status,

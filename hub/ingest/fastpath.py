@@ -8,6 +8,7 @@ The FastAPI route in ``router.py`` documents the same endpoint (OpenAPI, Swagger
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,6 +19,7 @@ from hub.errors import HubError
 from hub.ingest.core import ingest, too_large
 from hub.runtime import Runtime
 
+log = logging.getLogger("hub.ingest")
 PREFIX = "/hooks/"
 Scope = dict[str, Any]
 
@@ -40,6 +42,9 @@ class IngestFastPath:
             status, body = await self._handle(rt, source_id, scope, receive)
         except HubError as exc:
             status, body = exc.status, exc.body()
+        except Exception:  # a bug, not bad input: still a JSON answer, and the cause in the log
+            log.exception("unhandled error in ingest", extra={"source_id": source_id})
+            status, body = 500, HubError(500, "internal_error", "internal error; see the server log").body()
         payload = json.dumps(body, separators=(",", ":")).encode()
         await send(
             {
@@ -54,7 +59,7 @@ class IngestFastPath:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         limit = rt.settings.max_body_bytes
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise too_large(rt, source_id)
         chunks = bytearray()
         while True:

@@ -68,4 +68,6 @@ async def handshake(source_id: str, request: Request) -> Response:
     echo = spec.handshake.query_echo
     if echo and echo.param in request.query_params:
         return PlainTextResponse(request.query_params[echo.param], headers={"X-Content-Type-Options": "nosniff"})
-    raise HubError(405, "method_not_allowed", "this source receives webhooks by POST")
+    raise HubError(
+        405, "method_not_allowed", "this source receives webhooks by POST", headers={"Allow": "GET, HEAD, POST"}
+    )

@@ -73,7 +73,7 @@ def parse_inline(data: dict[str, Any]) -> MappingSpec:
 def load_mapping_file(path: Path) -> MappingSpec:
     try:
         return parse_inline(yaml.safe_load(path.read_text()))
-    except (yaml.YAMLError, MappingError) as exc:
+    except (yaml.YAMLError, MappingError, UnicodeDecodeError, OSError) as exc:
         raise MappingError(f"{path}: {exc}") from None
 
 

@@ -227,3 +227,20 @@ async def test_postgres_outage_answers_503_never_a_false_202_and_recovers(
         return set(accepted) <= _received(receiver)
 
     await wait_for(all_in, timeout=20)
+
+
+async def test_nul_and_lone_surrogates_are_stored_on_postgres(client: httpx.AsyncClient, fast_ingest: bool) -> None:
+    """Postgres text refuses NUL: the event type, dedup key and subject are stored cleaned (a 503 would make
+    the provider retry for ever)."""
+    import hashlib
+    import hmac
+
+    src = await create(client, "/api/v1/sources", {"connector": "generic-hmac", "name": "g", "secret": "s"})
+    body = b'{"type": "deal\\u0000.won\\ud800", "id": "evt\\u00001", "subject": "d\\u00007"}'
+    headers = {"X-Signature": hmac.new(b"s", body, hashlib.sha256).hexdigest()}
+    resp = await client.post(f"/hooks/{src['id']}", content=body, headers=headers)
+    assert resp.status_code == 202, resp.text
+    event = (await client.get(f"/api/v1/events/{resp.json()['event_id']}")).json()
+    assert (event["type"], event["subject"]) == ("deal.won?", "d7")
+    assert event["payload"]["type"] == "deal\u0000.won?"
+    assert (await client.post(f"/hooks/{src['id']}", content=body, headers=headers)).status_code == 200
