@@ -117,3 +117,49 @@ async def test_stopping_answers_the_requests_whose_batch_is_being_committed(runt
     await entered.wait()
     await batcher.stop()
     assert (await asyncio.wait_for(request, 1)).event_id == "evt_0"
+
+
+async def _batch_of(batcher: IngestBatcher, n: int) -> list[StoredEvent | BaseException]:
+    """n webhooks arriving together: they form one batch."""
+    batcher.start()
+    evs = [NewEvent("src", "github", f"t{i}", None, None, {}, b"{}", 0.0, "unrouted") for i in range(n)]
+    out = await asyncio.gather(*(batcher.store(ev, []) for ev in evs), return_exceptions=True)
+    await batcher.stop()
+    return out
+
+
+async def test_one_bad_event_does_not_fail_its_batch(runtime: Runtime) -> None:
+    batcher = IngestBatcher(runtime.engine)
+
+    async def store(batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]]) -> list[StoredEvent]:
+        if any(ev.type == "t3" for ev, _ in batch):
+            raise ValueError("bad event")
+        return [StoredEvent(ev.type, False, []) for ev, _ in batch]
+
+    batcher._store = store  # type: ignore[method-assign]
+    out = await _batch_of(batcher, 8)
+    assert [o.event_id if isinstance(o, StoredEvent) else "error" for o in out] == [
+        "t0",
+        "t1",
+        "t2",
+        "error",
+        "t4",
+        "t5",
+        "t6",
+        "t7",
+    ]
+
+
+async def test_a_failing_database_answers_the_whole_batch_at_once(runtime: Runtime) -> None:
+    batcher = IngestBatcher(runtime.engine)
+    calls = 0
+
+    async def store(batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]]) -> list[StoredEvent]:
+        nonlocal calls
+        calls += 1
+        raise OSError("connection refused")
+
+    batcher._store = store  # type: ignore[method-assign]
+    out = await _batch_of(batcher, 50)
+    assert all(isinstance(o, OSError) for o in out)
+    assert calls <= 5  # the batch, then a few events alone: not fifty timeouts in a row

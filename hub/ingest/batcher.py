@@ -23,6 +23,7 @@ MAX_BATCH = 500
 PRESSURE_BATCH = 4  # a batch this big means webhooks are arriving faster than one at a time
 PRESSURE_WINDOW = 0.05
 STOP_TIMEOUT = 10.0
+SYSTEMIC_FAILURES = 3
 
 _Item = tuple[NewEvent, Sequence[RouteInfo], "asyncio.Future[StoredEvent]"]
 
@@ -96,20 +97,33 @@ class IngestBatcher:
             if self._stopping:
                 return
 
-    async def _flush(self, batch: list[_Item]) -> None:
+    async def _flush(self, batch: list[_Item]) -> bool:
+        """Store a batch; True when it was committed."""
         if len(batch) >= PRESSURE_BATCH:
             self._last_busy = time.monotonic()
         try:
             results = await self._store([(ev, routes) for ev, routes, _ in batch])
         except Exception as exc:  # nothing was committed
-            if len(batch) > 1:  # one bad event must not fail its neighbours: store them one by one
-                for item in batch:
-                    await self._flush([item])
-                return
+            if len(batch) > 1:
+                await self._one_by_one(batch, exc)
+                return False
             log.exception("storing an event failed", extra={"source_id": batch[0][0].source_id})
             if not batch[0][2].done():
                 batch[0][2].set_exception(exc)
-            return
+            return False
         for (_, _, fut), result in zip(batch, results, strict=True):
             if not fut.done():
                 fut.set_result(result)
+        return True
+
+    async def _one_by_one(self, batch: list[_Item], exc: Exception) -> None:
+        """One bad event must not fail its neighbours: store them one by one. Several failures in a row
+        mean the database itself is failing: answer the rest at once (503) instead of one timeout each."""
+        failures = 0
+        for i, item in enumerate(batch):
+            failures = 0 if await self._flush([item]) else failures + 1
+            if failures >= SYSTEMIC_FAILURES:
+                for _, _, fut in batch[i + 1 :]:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                return
