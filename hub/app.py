@@ -25,7 +25,7 @@ from hub.delivery.jobs import local_runner
 from hub.errors import HubError
 from hub.ingest import router as ingest
 from hub.ingest.fastpath import IngestFastPath
-from hub.runtime import Runtime, build_runtime
+from hub.runtime import Runtime, build_runtime, check_secret_key
 
 log = logging.getLogger("hub.app")
 
@@ -86,6 +86,7 @@ async def start_runtime(rt: Runtime) -> EmbeddedWorker | None:
     settings = rt.settings
     if settings.auto_migrate:
         await upgrade(rt.engine)
+    await check_secret_key(rt)
     if settings.bootstrap_admin_key and await bootstrap_admin_key(rt.engine, settings.bootstrap_admin_key):
         log.info("bootstrap admin key created")
     if settings.scaled:
@@ -126,22 +127,26 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
 
     app = FastAPI(title="hub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     _error_handlers(app)
-    for module in (
-        ingest,
-        sources,
-        targets,
-        routes,
-        events,
-        deliveries,
-        operations,
-        preview,
-        catalogue,
-        keys,
-        health,
-        admin,
-    ):
-        app.include_router(module.router)
-    document_errors(app)
+    routers = [
+        m.router
+        for m in (
+            ingest,
+            sources,
+            targets,
+            routes,
+            events,
+            deliveries,
+            operations,
+            preview,
+            catalogue,
+            keys,
+            health,
+            admin,
+        )
+    ]
+    for router in routers:
+        app.include_router(router)
+    document_errors(app, routers)
     return app
 
 

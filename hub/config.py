@@ -14,7 +14,7 @@ class ConfigError(Exception):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", allow_inf_nan=False)
 
     data_dir: Path = Field(Path(".hub"), description="Where the embedded database and secret key live.")
     database_url: str = Field("", description="SQLAlchemy async URL; default: SQLite in the data dir.")
@@ -76,6 +76,13 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return v
 
+    @field_validator("connectors_dir", "mappings_dir")
+    @classmethod
+    def _check_dir(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_dir():
+            raise ValueError(f"{v} is not a directory")
+        return v
+
     @field_validator("log_level")
     @classmethod
     def _check_level(cls, v: str) -> str:
@@ -101,13 +108,32 @@ class Settings(BaseSettings):
 def load_settings() -> Settings:
     """Read settings, turning a validation error into a message naming each bad ``HUB_`` variable."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         parts = []
         for err in exc.errors():
             name = "HUB_" + "_".join(str(p) for p in err["loc"]).upper()
             parts.append(f"{name}: {err['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(parts)) from None
+    check_consistency(settings)
+    return settings
+
+
+def check_consistency(settings: Settings) -> None:
+    """What no single setting shows: combinations that could not work, and an unusable data dir."""
+    if settings.scaled and settings.is_sqlite:
+        raise ConfigError(
+            "invalid configuration: HUB_DATABASE_URL: scaled mode (HUB_REDIS_URL is set) needs a shared "
+            "postgresql+asyncpg:// database; unset HUB_REDIS_URL for the embedded default"
+        )
+    if settings.is_sqlite:
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            probe = settings.data_dir / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"invalid configuration: HUB_DATA_DIR: {settings.data_dir}: {exc.strerror}") from None
 
 
 @lru_cache(maxsize=1)

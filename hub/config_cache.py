@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.connectors.catalogue import ConnectorCatalogue
+from hub.connectors.spec import ConnectorSpec
 from hub.crypto import SecretBox
 from hub.db import tables as t
 from hub.targets.base import TargetConfig
@@ -88,8 +89,10 @@ class ConfigCache:
         self._ttl = ttl
         self._snap = _Snapshot()
         self._lock = asyncio.Lock()
+        self._generation = 0  # bumped by every write: a load that overlapped one is not trusted as fresh
 
     def invalidate(self) -> None:
+        self._generation += 1
         self._snap.loaded_at = 0.0
 
     async def _fresh(self, force: bool = False) -> _Snapshot:
@@ -99,8 +102,12 @@ class ConfigCache:
         async with self._lock:
             if self._snap is not snap and time.monotonic() - self._snap.loaded_at < self._ttl:
                 return self._snap
-            self._snap = await self._load()
-            return self._snap
+            generation = self._generation
+            snap = await self._load()
+            if generation != self._generation:  # written meanwhile: usable now, reloaded on the next look
+                snap.loaded_at = 0.0
+            self._snap = snap
+            return snap
 
     async def _load(self) -> _Snapshot:
         snap = _Snapshot()
@@ -150,6 +157,15 @@ class ConfigCache:
 
     async def refresh_if_stale(self) -> None:
         await self._fresh()
+
+    async def connector(self, connector_id: str) -> ConnectorSpec | None:
+        """A built-in or custom connector, custom ones registered by any process included."""
+        snap = await self._fresh()
+        found = self._connectors.get(connector_id)
+        if found is None and time.monotonic() - snap.loaded_at > 0.5:
+            await self._fresh(force=True)
+            found = self._connectors.get(connector_id)
+        return found
 
     async def source(self, source_id: str) -> SourceInfo | None:
         snap = await self._fresh()

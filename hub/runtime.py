@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import aiohttp
 import httpx
+import sqlalchemy as sa
 from httpx_aiohttp import AiohttpTransport
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.config import Settings
+from hub.config import ConfigError, Settings
 from hub.config_cache import ConfigCache
 from hub.connectors.catalogue import ConnectorCatalogue, builtin_catalogue
 from hub.crypto import SecretBox, secret_box_for
+from hub.db import tables as t
 from hub.db.engine import create_engine
 from hub.delivery.ratelimit import LocalRateLimiter, RateLimiter
 from hub.ingest.batcher import IngestBatcher
 from hub.mapping.catalogue import MappingCatalogue, builtin_mappings
 from hub.metrics import Metrics
 from hub.targets.egress import EgressPolicy, PolicyResolver
+
+log = logging.getLogger("hub.app")
 
 
 class Dispatcher(Protocol):
@@ -90,3 +95,18 @@ def outbound_transport(max_connections: int, egress: EgressPolicy) -> httpx.Asyn
         return aiohttp.ClientSession(connector=connector)
 
     return AiohttpTransport(limits=limits, client=session)
+
+
+async def check_secret_key(rt: Runtime) -> None:
+    """A changed HUB_SECRET_KEY would fail every webhook later, as if the database were down: fail now."""
+    async with rt.engine.connect() as conn:
+        token = await conn.scalar(
+            sa.select(t.sources.c.secret_enc).where(t.sources.c.secret_enc.is_not(None)).limit(1)
+        ) or await conn.scalar(sa.select(t.targets.c.secrets_enc).where(t.targets.c.secrets_enc.is_not(None)).limit(1))
+    if token:
+        try:
+            rt.box.open(token)
+        except ConfigError:
+            message = "invalid configuration: HUB_SECRET_KEY: it does not decrypt the secrets stored in the database"
+            log.error(message)
+            raise ConfigError(message) from None

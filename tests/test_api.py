@@ -93,10 +93,22 @@ async def test_invalid_target_config_is_422(client: httpx.AsyncClient) -> None:
         {"kind": "webhook", "name": "x", "url": "not a url"},
         {"kind": "slack", "name": "x"},
         {"kind": "webhook", "name": "x", "url": "https://e.com", "unknown_setting": 1},
-        {"kind": "webhook", "name": "x", "url": "https://e.com", "retry_schedule": [-1]},
+        {"kind": "webhook", "name": "x", "url": "https://user:pw@e.com/hook"},
     ):
         resp = await client.post("/api/v1/targets", json=body)
         assert (resp.status_code, resp.json()["error"]["code"]) == (422, "invalid_config"), body
+    for raw in (  # numbers a schedule or a rate cannot be: refused by the schema
+        b'{"kind": "webhook", "name": "x", "url": "https://e.com", "retry_schedule": [-1]}',
+        b'{"kind": "webhook", "name": "x", "url": "https://e.com", "retry_schedule": [NaN]}',
+        b'{"kind": "webhook", "name": "x", "url": "https://e.com", "retry_schedule": [1e12]}',
+        b'{"kind": "webhook", "name": "x", "url": "https://e.com", "rate_limit_per_second": Infinity}',
+    ):
+        resp = await client.post("/api/v1/targets", content=raw, headers={"Content-Type": "application/json"})
+        assert (resp.status_code, resp.json()["error"]["code"]) == (422, "invalid_request"), raw
+    tgt = await create(client, "/api/v1/targets", {"kind": "inbox", "name": "box"})
+    for null in ({"name": None}, {"enabled": None}):
+        resp = await client.patch(f"/api/v1/targets/{tgt['id']}", json=null)
+        assert (resp.status_code, resp.json()["error"]["details"]["field"]) == (422, next(iter(null))), null
 
 
 async def test_route_validation(client: httpx.AsyncClient) -> None:
@@ -148,10 +160,12 @@ async def test_custom_connector_over_rest(client: httpx.AsyncClient, runtime: Ru
     assert (bad.status_code, bad.json()["error"]["code"]) == (422, "invalid_config")
     clash = await client.post("/api/v1/connectors", json={**spec, "id": "github"})
     assert clash.status_code == 409
+    in_use = await client.delete("/api/v1/connectors/acme-crm")
+    assert (in_use.status_code, in_use.json()["error"]["code"]) == (409, "connector_in_use")
+    assert (await client.delete(f"/api/v1/sources/{src['id']}")).status_code == 204
     assert (await client.delete("/api/v1/connectors/acme-crm")).status_code == 204
     runtime.cache.invalidate()  # as another process would see it after the cache's TTL
-    gone = await client.post(f"/hooks/{src['id']}", content=body, headers={"X-Acme-Sig": sig})
-    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "unknown_connector")
+    assert (await client.get("/api/v1/connectors/acme-crm")).status_code == 404
     assert (await client.delete("/api/v1/connectors/github")).status_code == 404  # built-ins stay
 
 
@@ -229,6 +243,8 @@ def test_every_error_answer_is_documented_with_the_error_body() -> None:
     retry = doc["paths"]["/api/v1/deliveries/{delivery_id}/retry"]["post"]["responses"]
     assert {"401", "403", "404", "409", "422"} <= set(retry)
     assert set(doc["paths"]["/api/v1/events"]["get"]["responses"]) == {"200", "401", "422"}
+    assert "403" in doc["paths"]["/api/v1/keys"]["get"]["responses"]  # an admin-only read
+    assert "403" not in doc["paths"]["/api/v1/preview"]["post"]["responses"]  # a read key may preview
     for operations in doc["paths"].values():
         for op in operations.values():
             for code, response in op["responses"].items():

@@ -10,12 +10,13 @@ from pydantic import BaseModel, ValidationError
 
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
 from hub.api.error_docs import conflict
+from hub.api.text_guard import TextGuardRoute
 from hub.connectors.spec import ConnectorSpec
 from hub.db import tables as t
 from hub.errors import HubError, invalid, not_found
 from hub.mapping.post import Post
 
-router = APIRouter(prefix="/api/v1", tags=["catalogue"])
+router = APIRouter(prefix="/api/v1", tags=["catalogue"], route_class=TextGuardRoute)
 
 
 class ConnectorOut(BaseModel):
@@ -63,7 +64,7 @@ async def list_connectors(rt: RuntimeDep, _: ReadKey) -> list[ConnectorOut]:
 
 @router.get("/connectors/{connector_id}", response_model=ConnectorSpec, summary="A connector's full spec")
 async def get_connector(connector_id: str, rt: RuntimeDep, _: ReadKey) -> ConnectorSpec:
-    spec = rt.connectors.get(connector_id)
+    spec = await rt.cache.connector(connector_id)
     if spec is None:
         raise not_found("connector", connector_id)
     return spec
@@ -82,7 +83,7 @@ async def create_connector(body: dict[str, Any], rt: RuntimeDep, _: AdminKey) ->
     except ValidationError as exc:
         first = exc.errors()[0]
         raise invalid(f"invalid connector spec: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    existing = rt.connectors.get(spec.id)
+    existing = await rt.cache.connector(spec.id)
     if existing is not None and spec.id not in await _custom_ids(rt):
         raise HubError(409, "connector_exists", f"{spec.id} is a built-in connector")
     async with rt.engine.begin() as conn:
@@ -93,9 +94,17 @@ async def create_connector(body: dict[str, Any], rt: RuntimeDep, _: AdminKey) ->
     return _connector_out(spec, True)
 
 
-@router.delete("/connectors/{connector_id}", status_code=204, summary="Remove a custom connector")
+@router.delete(
+    "/connectors/{connector_id}",
+    status_code=204,
+    summary="Remove a custom connector no source uses",
+    responses=conflict("connector_in_use"),
+)
 async def delete_connector(connector_id: str, rt: RuntimeDep, _: AdminKey) -> None:
     async with rt.engine.begin() as conn:
+        used = await conn.scalar(sa.select(t.sources.c.id).where(t.sources.c.connector == connector_id).limit(1))
+        if used is not None:
+            raise HubError(409, "connector_in_use", f"source {used} uses {connector_id}: delete it first")
         res = await conn.execute(sa.delete(t.custom_connectors).where(t.custom_connectors.c.id == connector_id))
     if res.rowcount == 0:
         raise not_found("custom connector", connector_id)

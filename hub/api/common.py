@@ -10,10 +10,11 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import Field
 
 from hub.crypto import hash_api_key
 from hub.db import tables as t
-from hub.errors import HubError, not_found
+from hub.errors import HubError, invalid, not_found
 from hub.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer hub_…`")
@@ -53,6 +54,7 @@ def require(scope: str) -> Callable[..., Awaitable[str]]:
             raise HubError(403, "forbidden", "this API key may only read")
         return str(row.id)
 
+    check.hub_scope = scope  # type: ignore[attr-defined]  # read by the OpenAPI error docs
     return check
 
 
@@ -76,3 +78,15 @@ async def get_row(rt: Runtime, table: sa.Table, ident: str, what: str) -> Any:
     if row is None:
         raise not_found(what, ident)
     return row
+
+
+MAX_RETRY_STEP = 7 * 86400.0
+RetryStep = Annotated[float, Field(ge=0, le=MAX_RETRY_STEP, allow_inf_nan=False)]
+RatePerSecond = Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)]
+
+
+def reject_nulls(given: dict[str, Any], *fields: str) -> None:
+    """PATCH: ``null`` may clear an optional setting, never a required field."""
+    for name in fields:
+        if name in given and given[name] is None:
+            raise invalid(f"{name} cannot be null", field=name)

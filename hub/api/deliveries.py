@@ -10,10 +10,11 @@ from pydantic import BaseModel
 
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
 from hub.api.error_docs import conflict
+from hub.api.text_guard import TextGuardRoute
 from hub.db import tables as t
 from hub.errors import HubError, not_found
 
-router = APIRouter(prefix="/api/v1", tags=["deliveries"])
+router = APIRouter(prefix="/api/v1", tags=["deliveries"], route_class=TextGuardRoute)
 DeliveryStatus = Literal["pending", "sending", "delivered", "dead", "failed", "skipped"]
 
 
@@ -127,16 +128,18 @@ async def get_delivery(delivery_id: str, rt: RuntimeDep, _: ReadKey) -> Delivery
 async def retry_delivery(delivery_id: str, rt: RuntimeDep, _: AdminKey) -> DeliveryOut:
     d = t.deliveries
     ts = now()
+    route_alive = sa.exists().where(t.routes.c.id == d.c.route_id, t.routes.c.target_id == d.c.target_id)
     async with rt.engine.begin() as conn:
         res = await conn.execute(
             sa.update(d)
-            .where(d.c.id == delivery_id, d.c.status.in_(("dead", "failed", "skipped", "pending")))
+            .where(d.c.id == delivery_id, d.c.status.in_(("dead", "failed", "skipped", "pending")), route_alive)
             .values(status="pending", next_attempt_at=ts, updated_at=ts)
         )
         row = (await conn.execute(sa.select(d).where(d.c.id == delivery_id))).mappings().first()
     if row is None:
         raise not_found("delivery", delivery_id)
     if res.rowcount == 0:
-        raise HubError(409, "delivery_not_retryable", f"delivery is {row['status']}")
+        reason = f"delivery is {row['status']}" if row["status"] in ("delivered", "sending") else "its route is gone"
+        raise HubError(409, "delivery_not_retryable", reason)
     await rt.dispatcher.notify()
     return delivery_out(row)

@@ -11,12 +11,13 @@ from pydantic import BaseModel
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
 from hub.api.deliveries import DeliveryDetail, DeliveryOut, attempt_out, delivery_out
 from hub.api.error_docs import conflict
+from hub.api.text_guard import TextGuardRoute
 from hub.connectors.parse import ParseError, loads_json
 from hub.db import tables as t
 from hub.errors import HubError, not_found
 from hub.ingest.store import delivery_rows
 
-router = APIRouter(prefix="/api/v1", tags=["events"])
+router = APIRouter(prefix="/api/v1", tags=["events"], route_class=TextGuardRoute)
 EventStatus = Literal["ignored", "unrouted", "pending", "delivered", "failed"]
 
 
@@ -44,8 +45,11 @@ def _status_filter(status: str) -> Any:
         return t.events.c.status == status
     if status == "pending":
         return sa.exists().where(of_event, d.c.status.in_(("pending", "sending")))
-    if status == "failed":
-        return sa.exists().where(of_event, d.c.status.in_(("dead", "failed")))
+    if status == "failed":  # as _effective_status shows it: unfinished work comes first
+        return sa.and_(
+            sa.exists().where(of_event, d.c.status.in_(("dead", "failed"))),
+            ~sa.exists().where(of_event, d.c.status.in_(("pending", "sending"))),
+        )
     return sa.and_(
         t.events.c.status == "routed", ~sa.exists().where(of_event, d.c.status.notin_(("delivered", "skipped")))
     )

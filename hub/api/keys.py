@@ -10,12 +10,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.api.common import AdminKey, RuntimeDep, iso, now
+from hub.api.text_guard import TextGuardRoute
 from hub.crypto import hash_api_key, new_api_key
 from hub.db import tables as t
 from hub.errors import not_found
 from hub.ids import new_id
 
-router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
+router = APIRouter(prefix="/api/v1/keys", tags=["keys"], route_class=TextGuardRoute)
 
 
 class KeyCreate(BaseModel):
@@ -47,7 +48,10 @@ async def bootstrap_admin_key(engine: AsyncEngine, key: str) -> bool:
         count = await conn.scalar(sa.select(sa.func.count()).select_from(t.api_keys))
     if count:
         return False
-    await insert_key(engine, "bootstrap admin", "admin", key)
+    try:
+        await insert_key(engine, "bootstrap admin", "admin", key)
+    except sa.exc.IntegrityError:  # another process starting at the same moment stored the same key
+        return False
     return True
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,12 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, get_row, iso, now
 from hub.api.deliveries import DeliveryOut, delivery_out
+from hub.api.text_guard import TextGuardRoute
 from hub.db import tables as t
 from hub.delivery import breaker
 from hub.delivery.bulk import DeadLetterFilter, create_bulk_retry, matching
 from hub.errors import HubError, not_found
 
-router = APIRouter(prefix="/api/v1", tags=["operations"])
+router = APIRouter(prefix="/api/v1", tags=["operations"], route_class=TextGuardRoute)
 
 
 class BulkRetryIn(BaseModel):
@@ -67,6 +68,11 @@ def _job_out(r: Any) -> JobOut:
     )
 
 
+def utc(moment: datetime) -> datetime:
+    """A time without a zone is UTC, whatever the server's zone."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _filter(
     source_id: str | None,
     target_id: str | None,
@@ -77,8 +83,8 @@ def _filter(
     return DeadLetterFilter(
         source_id=source_id,
         target_id=target_id,
-        since=since.timestamp() if since else None,
-        until=until.timestamp() if until else None,
+        since=utc(since).timestamp() if since else None,
+        until=utc(until).timestamp() if until else None,
         error_contains=error_contains,
     )
 
@@ -106,13 +112,23 @@ async def dead_letters(
     status_code=202,
     response_model=JobOut,
     summary="Retry every dead letter matching a filter, as a tracked job",
+    responses={503: {"description": "no_job_runner / queue_unavailable"}},
 )
 async def bulk_retry(body: BulkRetryIn, rt: RuntimeDep, _: AdminKey) -> JobOut:
     if rt.background is None:  # checked first: no job row is left queued with nobody to run it
         raise HubError(503, "no_job_runner", "this process cannot run background jobs")
     f = _filter(body.source_id, body.target_id, body.since, body.until, body.error_contains)
     row = await create_bulk_retry(rt.engine, f)
-    await rt.background("bulk_retry", row["id"])
+    try:
+        await rt.background("bulk_retry", row["id"])
+    except Exception as exc:  # the queue is down: the job must not stay "queued" with nobody to run it
+        async with rt.engine.begin() as conn:
+            await conn.execute(
+                sa.update(t.jobs)
+                .where(t.jobs.c.id == row["id"])
+                .values(status="failed", error=f"could not be queued: {type(exc).__name__}", updated_at=now())
+            )
+        raise HubError(503, "queue_unavailable", "the job queue is unavailable; try again") from None
     return _job_out(row)
 
 

@@ -8,12 +8,13 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.api.common import ReadKey, RuntimeDep
+from hub.api.text_guard import TextGuardRoute
 from hub.errors import HubError, invalid
 from hub.mapping.post import Post
 from hub.mapping.render import MappingError, applies, render_post
 from hub.targets.registry import TARGETS, get_target
 
-router = APIRouter(prefix="/api/v1", tags=["preview"])
+router = APIRouter(prefix="/api/v1", tags=["preview"], route_class=TextGuardRoute)
 _PLACEHOLDER_URL = "https://example.invalid/hook"
 
 
@@ -57,7 +58,7 @@ class PreviewOut(BaseModel):
 
 @router.post("/preview", response_model=PreviewOut, summary="Render a payload through a mapping and a target")
 async def preview(body: PreviewIn, rt: RuntimeDep, _: ReadKey) -> PreviewOut:
-    if rt.connectors.get(body.connector) is None:
+    if await rt.cache.connector(body.connector) is None:
         raise invalid(f"unknown connector {body.connector!r}", field="connector")
     target = get_target(body.target_kind)
     if target is None:

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.common import AdminKey, ReadKey, RuntimeDep, find_row, get_row, iso, now
+from hub.api.common import AdminKey, ReadKey, RuntimeDep, find_row, get_row, iso, now, reject_nulls
+from hub.api.text_guard import TextGuardRoute
 from hub.db import tables as t
 from hub.errors import invalid, not_found
 from hub.ids import new_id
@@ -16,7 +17,7 @@ from hub.mapping.catalogue import parse_inline
 from hub.mapping.render import MappingError
 from hub.runtime import Runtime
 
-router = APIRouter(prefix="/api/v1/routes", tags=["routes"])
+router = APIRouter(prefix="/api/v1/routes", tags=["routes"], route_class=TextGuardRoute)
 
 MappingField = Field(
     None,
@@ -128,6 +129,7 @@ async def get_route(route_id: str, rt: RuntimeDep, _: ReadKey) -> RouteOut:
 async def update_route(route_id: str, body: RouteUpdate, rt: RuntimeDep, _: AdminKey) -> RouteOut:
     row = await get_row(rt, t.routes, route_id, "route")
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    reject_nulls(changes, "events", "enabled")
     if "mapping" in changes:
         source = await find_row(rt, t.sources, row["source_id"])
         await _check_mapping(rt, source["connector"] if source else "", changes["mapping"])

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, get_row, iso, now
+from hub.api.text_guard import TextGuardRoute
 from hub.connectors.verify import VerificationError, decode_key
 from hub.db import tables as t
 from hub.errors import invalid, not_found
 from hub.ids import new_id
 from hub.runtime import Runtime
 
-router = APIRouter(prefix="/api/v1/sources", tags=["sources"])
+router = APIRouter(prefix="/api/v1/sources", tags=["sources"], route_class=TextGuardRoute)
 
 
 class SourceCreate(BaseModel):
@@ -93,8 +94,8 @@ def _out(rt: Runtime, request: Request, row: Any) -> SourceOut:
     )
 
 
-def _validate(rt: Runtime, connector: str, secret: str | None, settings: dict[str, Any]) -> None:
-    spec = rt.connectors.get(connector)
+async def _validate(rt: Runtime, connector: str, secret: str | None, settings: dict[str, Any]) -> None:
+    spec = await rt.cache.connector(connector)
     if spec is None:
         raise invalid(f"unknown connector {connector!r}", field="connector")
     try:
@@ -114,7 +115,7 @@ def _validate(rt: Runtime, connector: str, secret: str | None, settings: dict[st
 
 @router.post("", status_code=201, response_model=SourceOut, summary="Create a source")
 async def create_source(body: SourceCreate, request: Request, rt: RuntimeDep, _: AdminKey) -> SourceOut:
-    _validate(rt, body.connector, body.secret, body.settings)
+    await _validate(rt, body.connector, body.secret, body.settings)
     ts = now()
     row = {
         "id": new_id("src"),
@@ -155,7 +156,7 @@ async def update_source(source_id: str, body: SourceUpdate, request: Request, rt
     if body.enabled is not None:
         changes["enabled"] = body.enabled
     secret = body.secret if body.secret is not None else (rt.box.open(row["secret_enc"]) if row["secret_enc"] else None)
-    _validate(rt, row["connector"], secret, changes.get("settings") or row["settings"] or {})
+    await _validate(rt, row["connector"], secret, changes.get("settings") or row["settings"] or {})
     changes.update(_rotation(rt, row, body, changes["updated_at"]))
     async with rt.engine.begin() as conn:
         await conn.execute(sa.update(t.sources).where(t.sources.c.id == source_id).values(**changes))

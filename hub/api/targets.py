@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hub.api.common import AdminKey, ReadKey, RuntimeDep, get_row, iso, now
+from hub.api.common import AdminKey, RatePerSecond, ReadKey, RetryStep, RuntimeDep, get_row, iso, now, reject_nulls
+from hub.api.text_guard import TextGuardRoute
 from hub.db import tables as t
 from hub.errors import invalid, not_found
 from hub.ids import new_id
@@ -17,7 +19,7 @@ from hub.targets.base import Target, redact_url
 from hub.targets.egress import EgressBlocked, EgressPolicy
 from hub.targets.registry import TARGETS, get_target
 
-router = APIRouter(prefix="/api/v1/targets", tags=["targets"])
+router = APIRouter(prefix="/api/v1/targets", tags=["targets"], route_class=TextGuardRoute)
 _COMMON = {"kind", "name", "retry_schedule", "rate_limit_per_second", "enabled"}
 
 
@@ -46,12 +48,13 @@ class TargetCreate(BaseModel):
     kind: str = Field(description="webhook | talkspirit | slack | inbox")
     name: str = Field(min_length=1, max_length=200)
     url: str | None = None
-    retry_schedule: list[float] | None = Field(
+    retry_schedule: list[RetryStep] | None = Field(
         None,
-        description="Seconds before each retry; default 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 14 h, 20 h, 24 h.",
+        description="Seconds before each retry (each at most 7 days); "
+        "default 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 14 h, 20 h, 24 h.",
         max_length=50,
     )
-    rate_limit_per_second: float | None = Field(None, gt=0)
+    rate_limit_per_second: RatePerSecond | None = None
     enabled: bool = True
 
 
@@ -59,8 +62,8 @@ class TargetUpdate(BaseModel):
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{"name": "renamed"}]})
     name: str | None = Field(None, min_length=1, max_length=200)
     url: str | None = None
-    retry_schedule: list[float] | None = Field(None, max_length=50)
-    rate_limit_per_second: float | None = Field(None, gt=0)
+    retry_schedule: list[RetryStep] | None = Field(None, max_length=50)
+    rate_limit_per_second: RatePerSecond | None = None
     enabled: bool | None = None
 
 
@@ -95,14 +98,11 @@ def split_settings(
             egress.check_url(data["url"])
         except EgressBlocked as exc:
             raise invalid(str(exc), field="url") from None
+        if httpx.URL(data["url"]).userinfo:
+            raise invalid("credentials in the URL are not supported: use the kind's token setting", field="url")
     secrets = {k: v for k, v in data.items() if k in target.secret_fields}
     plain = {k: v for k, v in data.items() if k not in target.secret_fields}
     return plain, secrets
-
-
-def _check_schedule(schedule: list[float] | None) -> None:
-    if schedule is not None and any(s < 0 for s in schedule):
-        raise invalid("retry_schedule values must be ≥ 0 seconds", field="retry_schedule")
 
 
 def _out(rt: Runtime, row: Any) -> TargetOut:
@@ -129,7 +129,6 @@ async def create_target(body: TargetCreate, rt: RuntimeDep, _: AdminKey) -> Targ
     target = get_target(body.kind)
     if target is None:
         raise invalid(f"unknown target kind {body.kind!r}; one of {sorted(TARGETS)}", field="kind")
-    _check_schedule(body.retry_schedule)
     kind_values = {k: v for k, v in body.model_dump(exclude_none=True).items() if k not in _COMMON}
     plain, secrets = split_settings(target, kind_values, rt.egress)
     ts = now()
@@ -171,8 +170,8 @@ async def update_target(target_id: str, body: TargetUpdate, rt: RuntimeDep, _: A
     target = get_target(row["kind"])
     if target is None:
         raise invalid(f"unknown target kind {row['kind']!r}")
-    _check_schedule(body.retry_schedule)
     given = body.model_dump(exclude_unset=True)
+    reject_nulls(given, "name", "enabled")
     changes: dict[str, Any] = {
         k: given[k] for k in ("name", "retry_schedule", "rate_limit_per_second", "enabled") if k in given
     }
@@ -185,7 +184,15 @@ async def update_target(target_id: str, body: TargetUpdate, rt: RuntimeDep, _: A
     changes["updated_at"] = now()
     async with rt.engine.begin() as conn:
         await conn.execute(sa.update(t.targets).where(t.targets.c.id == target_id).values(**changes))
+        if changes.get("enabled") and not row["enabled"]:  # what waited for the target is due now
+            d = t.deliveries
+            await conn.execute(
+                sa.update(d)
+                .where(d.c.target_id == target_id, d.c.status == "pending", d.c.next_attempt_at > changes["updated_at"])
+                .values(next_attempt_at=changes["updated_at"])
+            )
     rt.cache.invalidate()
+    await rt.dispatcher.notify()
     return _out(rt, {**row, **changes})
 
 

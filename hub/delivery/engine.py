@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import time
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ from hub.delivery.schedule import next_delay
 from hub.ids import new_id
 from hub.mapping.render import MappingError, applies, render_post
 from hub.runtime import Runtime
-from hub.targets.base import DeliveryContext, SendResult
+from hub.targets.base import DeliveryContext, SendResult, scrub
 from hub.targets.registry import get_target
 
 log = logging.getLogger("hub.delivery")
@@ -154,6 +155,10 @@ async def _process_one(rt: Runtime, row: Any, flow: _BatchFlow) -> Outcome:
         post = render_post(mapping, context)
     except (MappingError, ParseError) as exc:
         return final("failed", f"mapping failed: {exc}")
+    if not target_info.enabled:  # not an attempt: the delivery waits until the target is enabled again
+        return Outcome(
+            row.id, row.lease_until, "pending", row.attempts, now + DISABLED_RECHECK, "the target is disabled"
+        )
     retry_at = await _flow_wait(rt, target_info, flow, now)
     if retry_at is not None:  # not an attempt: nothing was sent
         return Outcome(row.id, row.lease_until, "pending", row.attempts, retry_at, row.last_error, row.last_status_code)
@@ -163,8 +168,10 @@ async def _process_one(rt: Runtime, row: Any, flow: _BatchFlow) -> Outcome:
     try:
         result = await target.deliver(post, target_info.config, ctx)
     except Exception as exc:  # a target bug must not lose the delivery: retry it like a failed send
-        log.exception("target %s raised", target_info.kind, extra={"delivery_id": row.id})
-        result = SendResult("retry", error=f"{type(exc).__name__}: {exc}"[:500])
+        secrets = target.secrets_of(target_info.config)
+        trace = scrub("".join(traceback.format_exception(exc)), secrets)
+        log.error("target %s raised", target_info.kind, extra={"delivery_id": row.id, "traceback": trace})
+        result = SendResult("retry", error=scrub(f"{type(exc).__name__}: {exc}", secrets)[:500])
     st = flow.states.get(target_info.id)
     if result.outcome == "delivered" and (st is None or st.state != "closed" or st.failures):
         await observe(rt.engine, target_info.id, st, True, policy_of(rt), now)

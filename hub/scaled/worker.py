@@ -23,7 +23,7 @@ from hub.delivery.engine import process_batch
 from hub.delivery.jobs import JOBS
 from hub.delivery.retention import run_retention
 from hub.metrics import Metrics
-from hub.runtime import Runtime, build_runtime
+from hub.runtime import Runtime, build_runtime, check_secret_key
 from hub.scaled.dispatch import DRAIN, QUEUE, attach_arq, deserialize, redis_settings, serialize
 
 log = logging.getLogger("hub.worker")
@@ -99,6 +99,7 @@ def _serve_metrics(settings: Settings, rt: Runtime) -> None:
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     rt = build_runtime(settings)
+    await check_secret_key(rt)
     await attach_arq(rt)
     ctx["rt"] = rt
     ctx["drain_slots"] = asyncio.Semaphore(DRAIN_JOBS_PER_WORKER)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -73,6 +75,21 @@ def redact_url(url: str) -> str:
     return f"{u.scheme}://{u.host}{port}/…"
 
 
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` (an error message, a traceback) with every secret hidden; for a secret URL, its path and
+    query too, as client errors quote URLs in their own spelling."""
+    for secret in secrets:
+        if not secret:
+            continue
+        text = text.replace(secret, redact_url(secret) if "://" in secret else "***")
+        if "://" in secret:
+            u = httpx.URL(secret)
+            for part in (u.raw_path.decode("ascii", "replace"), u.path, u.query.decode("ascii", "replace")):
+                if len(part) > 1:
+                    text = text.replace(part, "/…" if part.startswith("/") else "…")
+    return text
+
+
 def parse_retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
@@ -82,8 +99,10 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     except ValueError:
         try:
             seconds = email.utils.parsedate_to_datetime(value).timestamp() - now
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
+    if not math.isfinite(seconds):
+        return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
@@ -115,6 +134,10 @@ class Target:
     def build_request(self, post: Post, config: Any, idempotency_key: str) -> OutboundRequest | None:
         raise NotImplementedError
 
+    def secrets_of(self, config: Any) -> list[str]:
+        """The secret values of a target's config (its secret URL, its tokens), to scrub from errors."""
+        return [str(getattr(config, k)) for k in self.secret_fields if getattr(config, k, None)]
+
     def preview(self, post: Post, config: Any) -> dict[str, Any]:
         req = self.build_request(post, config, "preview")
         if req is None:
@@ -144,7 +167,11 @@ async def send_http(req: OutboundRequest, ctx: DeliveryContext) -> SendResult:
         if blocked := egress_refusal(exc):  # a host name that resolved to refused addresses only
             return SendResult("dead", error=str(blocked)[:500], latency_ms=latency)
         kind = "timeout: " if isinstance(exc, httpx.TimeoutException) else ""
-        return SendResult("retry", error=f"{kind}{type(exc).__name__}: {exc}"[:500], latency_ms=latency)
+        error = scrub(f"{kind}{type(exc).__name__}: {exc}", [req.url, *req.headers.values()])
+        return SendResult("retry", error=error[:500], latency_ms=latency)
+    except Exception as exc:  # what the client library does not map (a malformed answer…): retried too
+        error = scrub(f"{type(exc).__name__}: {exc}", [req.url, *req.headers.values()])
+        return SendResult("retry", error=error[:500], latency_ms=(time.perf_counter() - started) * 1000)
     latency = (time.perf_counter() - started) * 1000
     outcome = classify(resp.status_code)
     excerpt = resp.text[:EXCERPT_CHARS] if resp.content else None

@@ -244,3 +244,16 @@ async def test_nul_and_lone_surrogates_are_stored_on_postgres(client: httpx.Asyn
     assert (event["type"], event["subject"]) == ("deal.won?", "d7")
     assert event["payload"]["type"] == "deal\u0000.won?"
     assert (await client.post(f"/hooks/{src['id']}", content=body, headers=headers)).status_code == 200
+
+
+async def test_two_processes_bootstrapping_the_admin_key_at_once(runtime: Runtime) -> None:
+    """Two API processes starting together on a fresh shared database: both start."""
+    from hub.api.keys import bootstrap_admin_key
+
+    async with runtime.engine.begin() as conn:
+        await conn.execute(sa.delete(t.api_keys))
+    for _ in range(5):
+        results = await asyncio.gather(*(bootstrap_admin_key(runtime.engine, "same-key-0123456789") for _ in range(4)))
+        assert sum(results) <= 1
+        async with runtime.engine.begin() as conn:
+            await conn.execute(sa.delete(t.api_keys))
