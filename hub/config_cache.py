@@ -179,7 +179,15 @@ class ConfigCache:
         return [r for r in snap.routes_by_source.get(source_id, ()) if r.matches(event_type)]
 
     async def route(self, route_id: str) -> RouteInfo | None:
-        return (await self._fresh()).routes.get(route_id)
+        snap = await self._fresh()
+        found = snap.routes.get(route_id)
+        if found is None and time.monotonic() - snap.loaded_at > 0.5:  # created meanwhile by the API?
+            found = (await self._fresh(force=True)).routes.get(route_id)
+        return found
 
     async def target(self, target_id: str) -> TargetInfo | None:
-        return (await self._fresh()).targets.get(target_id)
+        snap = await self._fresh()
+        found = snap.targets.get(target_id)
+        if found is None and time.monotonic() - snap.loaded_at > 0.5:
+            found = (await self._fresh(force=True)).targets.get(target_id)
+        return found

@@ -133,7 +133,7 @@ async def retry_delivery(delivery_id: str, rt: RuntimeDep, _: AdminKey) -> Deliv
         res = await conn.execute(
             sa.update(d)
             .where(d.c.id == delivery_id, d.c.status.in_(("dead", "failed", "skipped", "pending")), route_alive)
-            .values(status="pending", next_attempt_at=ts, updated_at=ts)
+            .values(status="pending", next_attempt_at=ts, updated_at=ts, retry_base=d.c.attempts)  # a fresh schedule
         )
         row = (await conn.execute(sa.select(d).where(d.c.id == delivery_id))).mappings().first()
     if row is None:

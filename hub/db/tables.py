@@ -93,6 +93,8 @@ deliveries = sa.Table(
     sa.Column("order_key", sa.String(400), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
+    # attempts made before the last manual or bulk retry: the retry schedule starts again from there
+    sa.Column("retry_base", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", sa.Float, nullable=False),
     sa.Column("lease_until", sa.Float, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),

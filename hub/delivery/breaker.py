@@ -82,13 +82,12 @@ async def observe(
     """Count a send's outcome: a success closes the breaker, repeated failures open it."""
     tg = t.targets
     async with engine.begin() as conn:
-        if success:
-            if st is None or st.state != "closed" or st.failures:
-                await conn.execute(
-                    sa.update(tg)
-                    .where(tg.c.id == target_id)
-                    .values(breaker_state="closed", consecutive_failures=0, breaker_opened_at=None, breaker_until=None)
-                )
+        if success:  # the caller skips this write when the target has nothing to reset
+            await conn.execute(
+                sa.update(tg)
+                .where(tg.c.id == target_id, tg.c.breaker_state != "disabled")  # only a 410 or a reset decide that
+                .values(breaker_state="closed", consecutive_failures=0, breaker_opened_at=None, breaker_until=None)
+            )
             return
         row = (
             await conn.execute(

@@ -84,7 +84,7 @@ async def run_bulk_retry(engine: AsyncEngine, job_id: str) -> int:
                     await conn.execute(
                         sa.update(d)
                         .where(d.c.id.in_(ids), cond)
-                        .values(status="pending", next_attempt_at=now, updated_at=now)
+                        .values(status="pending", next_attempt_at=now, updated_at=now, retry_base=d.c.attempts)
                     )
                 done += len(ids)
                 await conn.execute(

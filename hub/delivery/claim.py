@@ -1,8 +1,9 @@
 """Claiming due deliveries atomically, so two workers never send the same one.
 
 A delivery is claimable when it is pending and due, or when a worker's lease on it ran out (that
-worker died). Per (target, order key) only the oldest unfinished delivery is claimable, so posts of
-one business object reach the RSE in order.
+worker died). Per (target, order key) only the oldest unfinished delivery is claimable, and none while
+another one of its thread is being sent (a retried dead letter is older than what is in flight), so
+posts of one business object reach the RSE in order, one at a time.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ def _no_earlier_unfinished() -> sa.ColumnElement[bool]:
     return ~sa.exists().where(
         _p.c.target_id == _d.c.target_id,
         _p.c.order_key == _d.c.order_key,
-        _p.c.id < _d.c.id,
+        _p.c.id != _d.c.id,
         # literals, not bound parameters: SQLite uses the partial index only when it can see them
         _p.c.status.in_([sa.literal_column(f"'{s}'") for s in UNFINISHED]),
+        sa.or_(_p.c.id < _d.c.id, _p.c.status == sa.literal_column("'sending'")),
     )
 
 

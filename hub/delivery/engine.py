@@ -12,20 +12,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub.config_cache import TargetInfo
 from hub.connectors.parse import ParseError, parse_payload
 from hub.connectors.verify import RawRequest
 from hub.db import tables as t
-from hub.delivery.breaker import (
-    DISABLED_RECHECK,
-    PROBE_WAIT,
-    BreakerPolicy,
-    BreakerState,
-    admit,
-    disable,
-    load_states,
-    observe,
-)
+from hub.delivery.breaker import DISABLED_RECHECK, disable, load_states, observe
+from hub.delivery.flow import BatchFlow, flow_wait, policy_of
 from hub.delivery.schedule import next_delay
 from hub.ids import new_id
 from hub.mapping.render import MappingError, applies, render_post
@@ -76,6 +67,7 @@ async def _load(rt: Runtime, ids: list[str]) -> list[Any]:
             d.c.route_id,
             d.c.target_id,
             d.c.attempts,
+            d.c.retry_base,
             d.c.lease_until,
             d.c.last_error,
             d.c.last_status_code,
@@ -94,41 +86,7 @@ async def _load(rt: Runtime, ids: list[str]) -> list[Any]:
         return list(await conn.execute(stmt))
 
 
-@dataclass
-class _BatchFlow:
-    """Breaker states of the batch's targets, read once, and which targets this batch is probing."""
-
-    states: dict[str, BreakerState]
-    probing: set[str]
-
-
-def policy_of(rt: Runtime) -> BreakerPolicy:
-    s = rt.settings
-    return BreakerPolicy(s.breaker_threshold, s.breaker_cooldown, s.breaker_disable_after)
-
-
-async def _flow_wait(rt: Runtime, target: TargetInfo, flow: _BatchFlow, now: float) -> float | None:
-    """None when the send may go now; else when to try again (breaker open, rate limit reached)."""
-    st = flow.states.get(target.id)
-    if st is not None and st.state != "closed":
-        if target.id in flow.probing:
-            return now + PROBE_WAIT
-        retry_at = await admit(rt.engine, target.id, st, policy_of(rt), now)
-        if retry_at is not None:
-            return retry_at
-        flow.probing.add(target.id)
-    if target.rate_limit_per_second:
-        try:
-            wait = await rt.ratelimiter.wait_time(target.id, target.rate_limit_per_second)
-        except Exception as exc:  # the shared limiter is unreachable: hold the send briefly, lose nothing
-            log.warning("rate limiter unavailable", extra={"cause": f"{type(exc).__name__}: {exc}"})
-            return now + 1.0
-        if wait > 0:
-            return now + wait
-    return None
-
-
-async def _process_one(rt: Runtime, row: Any, flow: _BatchFlow) -> Outcome:
+async def _process_one(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
     now = time.time()
     attempts = row.attempts + 1
 
@@ -139,7 +97,7 @@ async def _process_one(rt: Runtime, row: Any, flow: _BatchFlow) -> Outcome:
 
     route = await rt.cache.route(row.route_id)
     target_info = await rt.cache.target(row.target_id)
-    spec = rt.connectors.get(row.connector)
+    spec = await rt.cache.connector(row.connector)
     target = get_target(target_info.kind) if target_info else None
     if route is None or target_info is None or target is None:
         return final("dead", "the route or target was deleted")
@@ -159,23 +117,28 @@ async def _process_one(rt: Runtime, row: Any, flow: _BatchFlow) -> Outcome:
         return Outcome(
             row.id, row.lease_until, "pending", row.attempts, now + DISABLED_RECHECK, "the target is disabled"
         )
-    retry_at = await _flow_wait(rt, target_info, flow, now)
+    retry_at = await flow_wait(rt, target_info, flow, now)
     if retry_at is not None:  # not an attempt: nothing was sent
         return Outcome(row.id, row.lease_until, "pending", row.attempts, retry_at, row.last_error, row.last_status_code)
     ctx = DeliveryContext(
         row.id, row.event_id, row.target_id, rt.http, rt.settings.delivery_timeout, rt.engine, rt.egress
     )
-    try:
-        result = await target.deliver(post, target_info.config, ctx)
+    try:  # a total limit: a target that trickles its answer must not outlive the batch's leases
+        async with asyncio.timeout(rt.settings.delivery_timeout + 1):
+            result = await target.deliver(post, target_info.config, ctx)
+    except TimeoutError:
+        result = SendResult("retry", error=f"timeout: no complete answer within {rt.settings.delivery_timeout}s")
     except Exception as exc:  # a target bug must not lose the delivery: retry it like a failed send
         secrets = target.secrets_of(target_info.config)
         trace = scrub("".join(traceback.format_exception(exc)), secrets)
         log.error("target %s raised", target_info.kind, extra={"delivery_id": row.id, "traceback": trace})
         result = SendResult("retry", error=scrub(f"{type(exc).__name__}: {exc}", secrets)[:500])
     st = flow.states.get(target_info.id)
-    if result.outcome == "delivered" and (st is None or st.state != "closed" or st.failures):
+    dirty = st is None or st.state != "closed" or st.failures or target_info.id in flow.failed
+    if result.outcome == "delivered" and dirty:
         await observe(rt.engine, target_info.id, st, True, policy_of(rt), now)
     elif result.outcome == "retry":
+        flow.failed.add(target_info.id)
         await observe(rt.engine, target_info.id, st, False, policy_of(rt), now)
     if result.outcome == "delivered":
         return Outcome(row.id, row.lease_until, "delivered", attempts, now, None, result.status_code, result, now)
@@ -187,7 +150,7 @@ async def _process_one(rt: Runtime, row: Any, flow: _BatchFlow) -> Outcome:
             row.id, row.lease_until, "pending", attempts, now + DISABLED_RECHECK, result.error, 410, result, now
         )
     if result.outcome == "retry":
-        delay = next_delay(attempts, target_info.retry_schedule, _rng, result.retry_after)
+        delay = next_delay(attempts - row.retry_base, target_info.retry_schedule, _rng, result.retry_after)
         if delay is not None:
             return Outcome(
                 row.id, row.lease_until, "pending", attempts, now + delay, result.error, result.status_code, result, now
@@ -254,6 +217,33 @@ async def process_batch(rt: Runtime, ids: list[str]) -> None:
     if not ids:
         return
     rows = await _load(rt, ids)
-    flow = _BatchFlow(await load_states(rt.engine, {r.target_id for r in rows}), set())
-    outcomes = list(await asyncio.gather(*(_process_one(rt, r, flow) for r in rows)))
+    if len(rows) < len(ids):
+        await _drop_orphans(rt, set(ids) - {r.id for r in rows})
+    if not rows:
+        return
+    flow = BatchFlow(await load_states(rt.engine, {r.target_id for r in rows}))
+    outcomes = list(await asyncio.gather(*(_process_safely(rt, r, flow) for r in rows)))
     await _record(rt, outcomes)
+
+
+async def _process_safely(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
+    """One delivery's failure (a database blip while counting for the breaker…) must not discard the
+    outcomes of the others: it is tried again shortly, like a failed send (at-least-once)."""
+    try:
+        return await _process_one(rt, row, flow)
+    except Exception as exc:
+        log.exception("processing a delivery failed; retrying it shortly", extra={"delivery_id": row.id})
+        error = f"internal error: {type(exc).__name__}"
+        return Outcome(row.id, row.lease_until, "pending", row.attempts, time.time() + 5.0, error)
+
+
+async def _drop_orphans(rt: Runtime, ids: set[str]) -> None:
+    """Claimed deliveries whose event is gone (purged meanwhile): dead, or they would block their thread."""
+    d = t.deliveries
+    async with rt.engine.begin() as conn:
+        await conn.execute(
+            sa.update(d)
+            .where(d.c.id.in_(ids), d.c.status == "sending")
+            .values(status="dead", lease_until=None, last_error="its event is no longer stored", updated_at=time.time())
+        )
+    log.warning("deliveries without their event marked dead", extra={"count": len(ids)})
