@@ -88,6 +88,7 @@ BOMBS = {
     "center width": "{{ 'x' | center(999999999) }}",
     "ljust width": "{{ 'x'.ljust(999999999) }}",
     "list mutation": "{{ [1, 2].append(3) }}",
+    "big integers": "{% set a = 10 ** 256 %}" + "{% set a = a * a %}" * 18 + "{{ a }}",
 }
 
 
@@ -108,3 +109,9 @@ def test_large_payload_values_still_render() -> None:
     big = "x" * 3_000_000
     assert render_text("{{ payload.body | upper | length }}", _context({"body": big})) == "3000000"
     assert len(render_text("{{ payload.body }}", _context({"body": big}))) == 40_000  # a field is capped
+
+
+def test_fields_that_clash_only_together_render_one_by_one() -> None:
+    spec = parse_inline({"post": {"title": "{% block b %}T{% endblock %}", "body": "{% block b %}B{% endblock %}"}})
+    post = render_post(spec, _context({}))
+    assert (post.title, post.body) == ("T", "B")

@@ -186,7 +186,10 @@ async def replay_event(event_id: str, rt: RuntimeDep, _: AdminKey) -> list[Deliv
         raise HubError(409, "no_matching_route", "no enabled route matches this event now")
     rows = delivery_rows(event_id, ev.subject, routes, now())
     async with rt.engine.begin() as conn:
+        # the event row first, locked (on Postgres): a retention purge cannot take it from under us
+        still = await conn.execute(sa.update(t.events).where(t.events.c.id == event_id).values(status="routed"))
+        if still.rowcount == 0:
+            raise not_found("event", event_id)
         await conn.execute(t.deliveries.insert(), rows)
-        await conn.execute(sa.update(t.events).where(t.events.c.id == event_id).values(status="routed"))
     await rt.dispatcher.notify()
     return [delivery_out(r) for r in rows]

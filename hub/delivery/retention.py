@@ -47,11 +47,13 @@ async def purge_expired(engine: AsyncEngine, retention_seconds: float, now: floa
                 )
             ]
             ids = [event_id for event_id, keep in scanned if not keep]
-            if ids:
-                deliveries = sa.select(d.c.id).where(d.c.event_id.in_(ids)).scalar_subquery()
-                await conn.execute(sa.delete(a).where(a.c.delivery_id.in_(deliveries)))
-                await conn.execute(sa.delete(d).where(d.c.event_id.in_(ids)))
-                await conn.execute(sa.delete(e).where(e.c.id.in_(ids)))
+            if ids:  # the event rows first, the condition checked again: a replay meanwhile keeps its event
+                gone = [r[0] for r in await conn.execute(sa.delete(e).where(e.c.id.in_(ids), ~kept).returning(e.c.id))]
+                if gone:
+                    deliveries = sa.select(d.c.id).where(d.c.event_id.in_(gone)).scalar_subquery()
+                    await conn.execute(sa.delete(a).where(a.c.delivery_id.in_(deliveries)))
+                    await conn.execute(sa.delete(d).where(d.c.event_id.in_(gone)))
+                ids = gone
         purged += len(ids)
         if len(scanned) < batch:
             return purged

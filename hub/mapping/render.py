@@ -8,7 +8,7 @@ from typing import Any
 from jinja2 import ChainableUndefined, TemplateError
 
 from hub.mapping.post import Author, Post, PostField
-from hub.mapping.sandbox import BoundedSandbox, render_bounded
+from hub.mapping.sandbox import BoundedSandbox, BudgetExceeded, render_bounded
 from hub.mapping.spec import MappingSpec
 
 MAX_FIELD_CHARS = 40_000
@@ -17,6 +17,10 @@ _FALSEY = {"", "false", "0", "no", "none", "null"}
 
 class MappingError(Exception):
     """A mapping failed to render; the delivery fails with this cause, nothing crashes."""
+
+
+class MappingOverBudget(MappingError):
+    """A template went over its time or size budget: not worth a second try."""
 
 
 def _finalize(value: Any) -> Any:
@@ -59,6 +63,8 @@ def _render(source: str, context: dict[str, Any]) -> str:
         return render_bounded(_compile(source), context)
     except MappingError:
         raise
+    except BudgetExceeded as exc:
+        raise MappingOverBudget(f"BudgetExceeded: {exc}") from None
     except Exception as exc:  # the sandbox raises SecurityError, TypeError, …: all are mapping failures
         raise MappingError(f"{type(exc).__name__}: {exc}") from None
 
@@ -80,7 +86,12 @@ def render_all(sources: tuple[str, ...], context: dict[str, Any]) -> list[str]:
     """Render several templates with one Jinja context (the costly part), in one pass."""
     if _SEP in "".join(sources):
         return [render_text(src, context) for src in sources]
-    parts = _render(_SEP.join(sources), context).split(_SEP)
+    try:
+        parts = _render(_SEP.join(sources), context).split(_SEP)
+    except MappingOverBudget:
+        raise
+    except MappingError:  # fields that only clash together ({% block %} twice…): each on its own
+        return [render_text(src, context) for src in sources]
     if len(parts) != len(sources):  # the event's own text held the separator: render one by one
         return [render_text(src, context) for src in sources]
     return [part[:MAX_FIELD_CHARS] for part in parts]

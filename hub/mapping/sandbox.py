@@ -33,6 +33,7 @@ RENDER_SECONDS = 0.5
 MAX_VALUE_CHARS = 16_000_000  # above the default body limit: a payload's own values always fit
 MAX_OUTPUT_CHARS = 16_000_000
 MAX_EXPONENT = 256
+MAX_INT_BITS = 100_000  # about 30,000 digits: big integers cost time quadratically
 CHECK_EVERY = 32  # operations between two looks at the clock
 
 _HUGE_WIDTH = re.compile(r"\d{8,}")  # a format width or precision of ten million or more
@@ -140,6 +141,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                     raise BudgetExceeded(f"the mapping built a value of over {MAX_VALUE_CHARS:,} characters")
         if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
             raise BudgetExceeded(f"exponent over {MAX_EXPONENT}")
+        if isinstance(left, int) and isinstance(right, int):
+            bits = {"*": left.bit_length() + right.bit_length(), "**": left.bit_length() * abs(right)}
+            if bits.get(operator, 0) > MAX_INT_BITS:
+                raise BudgetExceeded(f"an integer of over {MAX_INT_BITS:,} bits")
         if operator == "%":
             _check_format(left)
         return _check_size(super().call_binop(context, operator, left, right))

@@ -21,6 +21,7 @@ from hub.targets.egress import EgressBlocked, EgressPolicy, egress_refusal
 Outcome = Literal["delivered", "retry", "dead", "gone"]
 MAX_RETRY_AFTER = 24 * 3600.0
 EXCERPT_CHARS = 500
+MAX_ANSWER_BYTES = 16 * 1024
 
 
 class TargetConfig(BaseModel):
@@ -152,14 +153,29 @@ class Target:
         return await send_http(req, ctx)
 
 
+async def _read_capped(resp: httpx.Response) -> bytes:
+    """The start of an answer: enough for the excerpt, never a hostile target's whole body in memory."""
+    out = bytearray()
+    async for chunk in resp.aiter_bytes():
+        out += chunk
+        if len(out) >= MAX_ANSWER_BYTES:
+            break
+    return bytes(out[:MAX_ANSWER_BYTES])
+
+
 async def send_http(req: OutboundRequest, ctx: DeliveryContext) -> SendResult:
     """Send one request and classify the answer; network errors and timeouts are retried."""
     started = time.perf_counter()
     headers = {"User-Agent": user_agent(), "Content-Type": "application/json", **req.headers}
-    content = json.dumps(req.json, ensure_ascii=False, separators=(",", ":")).encode()
+    content = json.dumps(req.json, ensure_ascii=False, separators=(",", ":")).encode(errors="replace")
     try:
         ctx.egress.check_url(req.url)
-        resp = await ctx.client.request(req.method, req.url, content=content, headers=headers, timeout=ctx.timeout)
+        request = ctx.client.build_request(req.method, req.url, content=content, headers=headers, timeout=ctx.timeout)
+        resp = await ctx.client.send(request, stream=True)
+        try:
+            answer = await _read_capped(resp)
+        finally:
+            await resp.aclose()
     except EgressBlocked as exc:  # a configuration error: retrying would not help
         return SendResult("dead", error=str(exc)[:500], latency_ms=(time.perf_counter() - started) * 1000)
     except httpx.HTTPError as exc:
@@ -174,7 +190,7 @@ async def send_http(req: OutboundRequest, ctx: DeliveryContext) -> SendResult:
         return SendResult("retry", error=error[:500], latency_ms=(time.perf_counter() - started) * 1000)
     latency = (time.perf_counter() - started) * 1000
     outcome = classify(resp.status_code)
-    excerpt = resp.text[:EXCERPT_CHARS] if resp.content else None
+    excerpt = answer.decode(resp.encoding or "utf-8", "replace")[:EXCERPT_CHARS] if answer else None
     return SendResult(
         outcome,
         status_code=resp.status_code,
