@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -125,6 +126,11 @@ def check_consistency(settings: Settings) -> None:
         raise ConfigError(
             "invalid configuration: HUB_DATABASE_URL: scaled mode (HUB_REDIS_URL is set) needs a shared "
             "postgresql+asyncpg:// database; unset HUB_REDIS_URL for the embedded default"
+        )
+    if settings.delivery_lease <= settings.delivery_timeout + 1:
+        logging.getLogger("hub.config").warning(
+            "HUB_DELIVERY_LEASE should exceed HUB_DELIVERY_TIMEOUT by more than a second: "
+            "a slow send could outlive its lease and be sent twice"
         )
     if settings.is_sqlite:
         try:
