@@ -23,7 +23,7 @@ class DeadLetterFilter(BaseModel):
     target_id: str | None = None
     since: float | None = Field(None, description="UNIX seconds: deliveries created at or after.")
     until: float | None = Field(None, description="UNIX seconds: deliveries created before.")
-    error_contains: str | None = Field(None, description="A substring of the last error.")
+    error_contains: str | None = Field(None, description="A substring of the last error (any case).")
     statuses: list[str] = Field(default_factory=lambda: list(DEAD_LETTER))
 
 
@@ -39,7 +39,7 @@ def matching(f: DeadLetterFilter) -> sa.ColumnElement[bool]:
     if f.until is not None:
         conds.append(d.c.created_at < f.until)
     if f.error_contains:
-        conds.append(d.c.last_error.contains(f.error_contains, autoescape=True))
+        conds.append(sa.func.lower(d.c.last_error).contains(f.error_contains.lower(), autoescape=True))
     return sa.and_(*conds)
 
 
