@@ -35,5 +35,7 @@ def configure_logging(level: str, as_json: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    for chatty in ("httpx", "httpcore"):  # their INFO lines carry full request URLs: target secrets
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     if level != "DEBUG":
         logging.getLogger("arq.worker").setLevel(logging.WARNING)  # one line per job is noise at volume

@@ -97,12 +97,29 @@ def outbound_transport(max_connections: int, egress: EgressPolicy) -> httpx.Asyn
     return AiohttpTransport(limits=limits, client=session)
 
 
+async def _one_sealed_secret(rt: Runtime) -> str | None:
+    async with rt.engine.connect() as conn:
+        source = await conn.scalar(
+            sa.select(t.sources.c.secret_enc).where(t.sources.c.secret_enc.is_not(None)).limit(1)
+        )
+        if source:
+            return str(source)
+        target = await conn.scalar(
+            sa.select(t.targets.c.secrets_enc).where(t.targets.c.secrets_enc.is_not(None)).limit(1)
+        )
+        return str(target) if target else None
+
+
 async def check_secret_key(rt: Runtime) -> None:
     """A changed HUB_SECRET_KEY would fail every webhook later, as if the database were down: fail now."""
-    async with rt.engine.connect() as conn:
-        token = await conn.scalar(
-            sa.select(t.sources.c.secret_enc).where(t.sources.c.secret_enc.is_not(None)).limit(1)
-        ) or await conn.scalar(sa.select(t.targets.c.secrets_enc).where(t.targets.c.secrets_enc.is_not(None)).limit(1))
+    try:
+        token = await _one_sealed_secret(rt)
+    except sa.exc.DBAPIError as exc:
+        if "sources" in str(exc) and ("does not exist" in str(exc) or "no such table" in str(exc)):
+            message = "invalid configuration: HUB_DATABASE_URL: the database has no hub tables: run `hub migrate`"
+            log.error(message)
+            raise ConfigError(message) from None
+        raise
     if token:
         try:
             rt.box.open(token)

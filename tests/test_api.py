@@ -206,12 +206,15 @@ async def test_preview_returns_exact_target_body_and_delivers_nothing(client: ht
     assert (broken.status_code, broken.json()["error"]["code"]) == (422, "mapping_failed")
     key = (await client.post("/api/v1/keys", json={"name": "r", "scope": "read"})).json()["key"]
     hostile = {"post": {"title": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"}}
-    bomb = await client.post(
-        "/api/v1/preview",
-        json={"connector": "github", "event_type": "x", "payload": {}, "mapping": hostile},
-        headers={"Authorization": f"Bearer {key}"},
-    )
-    assert (bomb.status_code, bomb.json()["error"]["code"]) == (422, "mapping_failed")  # a read key cannot hang hub
+    inline = {"connector": "github", "event_type": "x", "payload": {}, "mapping": hostile}
+    by_reader = await client.post("/api/v1/preview", json=inline, headers={"Authorization": f"Bearer {key}"})
+    assert (by_reader.status_code, by_reader.json()["error"]["code"]) == (403, "forbidden")  # templates are code
+    named = {**inline, "mapping": "github/issues.opened", "payload": github_issue(1)}
+    assert (
+        await client.post("/api/v1/preview", json=named, headers={"Authorization": f"Bearer {key}"})
+    ).status_code == 200
+    bomb = await client.post("/api/v1/preview", json=inline)  # an admin's template over budget
+    assert (bomb.status_code, bomb.json()["error"]["code"]) == (422, "mapping_failed")
     assert "longer than" in bomb.json()["error"]["message"]
 
 
@@ -244,7 +247,7 @@ def test_every_error_answer_is_documented_with_the_error_body() -> None:
     assert {"401", "403", "404", "409", "422"} <= set(retry)
     assert set(doc["paths"]["/api/v1/events"]["get"]["responses"]) == {"200", "401", "422"}
     assert "403" in doc["paths"]["/api/v1/keys"]["get"]["responses"]  # an admin-only read
-    assert "403" not in doc["paths"]["/api/v1/preview"]["post"]["responses"]  # a read key may preview
+    assert "403" in doc["paths"]["/api/v1/preview"]["post"]["responses"]  # a read key's inline template
     for operations in doc["paths"].values():
         for op in operations.values():
             for code, response in op["responses"].items():

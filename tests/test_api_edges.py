@@ -57,6 +57,8 @@ async def test_nul_and_lone_surrogates_are_refused_before_anything_is_written(cl
         resp = await client.request(method, path, content=body, headers={"Content-Type": "application/json"})
         assert (resp.status_code, resp.json()["error"]["code"]) == (422, "invalid_text"), path
     assert (await client.get("/api/v1/sources")).json() == []
+    deep = await client.post("/api/v1/sources", content=b"[" * 50_000 + b"]" * 50_000)
+    assert (deep.status_code, deep.json()["error"]["code"]) == (422, "invalid_request")  # not a 500
     ok = await client.post("/api/v1/sources", json={"connector": "github", "name": "émoji 🚀", "secret": "s"})
     assert ok.status_code == 201  # real non-ASCII text, surrogate pairs included, is fine
 
@@ -204,3 +206,9 @@ async def test_a_malformed_answer_is_retried_and_the_secret_url_never_shows(
     delivery = (await client.get(f"/api/v1/events/{event_id}")).json()["deliveries"][0]
     assert delivery["status"] == "pending" and delivery["last_error"]  # retried, with a cause
     assert "SECRETPATH" not in shown and "SECRETQ" not in shown
+
+
+async def test_an_unmigrated_database_says_run_hub_migrate(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="hub migrate"):
+        async with running_app(make_settings(tmp_path, auto_migrate=False)):
+            pass

@@ -18,6 +18,12 @@ from tests.helpers import github_issue, github_request
 from tests.receiver import Receiver, serve_receiver
 
 ALWAYS_REFUSED = [
+    "fd00:ec2::254",  # cloud metadata outside link-local: AWS over IPv6, Alibaba, Azure, Oracle
+    "100.100.100.200",
+    "168.63.129.16",
+    "192.0.0.192",
+    "2002:a9fe:a9fe::",  # 6to4 and NAT64 forms of 169.254.169.254
+    "64:ff9b::a9fe:a9fe",
     "169.254.169.254",
     "169.254.0.1",
     "fe80::1",
@@ -28,6 +34,9 @@ ALWAYS_REFUSED = [
     "::ffff:169.254.169.254",
 ]
 PRIVATE = [
+    "2002:7f00:1::1",  # 6to4 form of 127.0.0.1
+    "fec0::1",  # site-local
+    "192.0.0.8",
     "127.0.0.1",
     "10.1.2.3",
     "172.16.0.1",

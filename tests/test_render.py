@@ -89,7 +89,39 @@ BOMBS = {
     "ljust width": "{{ 'x'.ljust(999999999) }}",
     "list mutation": "{{ [1, 2].append(3) }}",
     "big integers": "{% set a = 10 ** 256 %}" + "{% set a = a * a %}" * 18 + "{{ a }}",
+    "silent nested loops": "{% set r = range(100000) %}{% for a in r %}{% for b in r %}{% endfor %}{% endfor %}",
+    "quadratic encode": "{{ ('\u4e00' * 100000).encode('punycode') }}",
+    "expandtabs": "{{ ('\t' * 100).expandtabs(15000000) }}",
+    "join separator": "{{ ('y' * 15000000).join('x' * 100) }}",
+    "replace method": "{{ ('x' * 100).replace('x', 'y' * 15000000) }}",
+    "repeated format widths": "{{ ('{0:9999999}' * 100).format(1) }}",
+    "nested format width": "{{ ('{0:{1}}' * 100).format(1, 15000000) }}",
+    "star printf width": "{{ ('%*s' * 2) % (15000000, '', 15000000, '') }}",
+    "indent width": "{{ ('a\n' * 100) | indent(15000000) }}",
+    "indent string": "{{ ('a\n' * 100) | indent('x' * 15000000) }}",
+    "keyword width": "{{ 'x' | center(width=250000000) }}",
+    "sort a huge list": "{{ ([0] * 16000000) | sort }}",
+    "slices": "{{ [1] | slice(15000000) | list }}",
+    "quadratic sum": "{{ ([[0] * 1000] * 16000) | sum(start=[]) }}",
+    "many big values": "{{ range(30) | map('string') | map('center', 15000000) | list }}",
+    "lipsum": "{{ lipsum(n=200000) }}",
 }
+
+LEGITIMATE = {  # what real mappings write must not be taken for a bomb
+    "{{ 'order 12345678 shipped'.splitlines() | first }}": "order 12345678 shipped",
+    "{{ '{:,}'.format(25000000) }}": "25,000,000",
+    "{{ '%d' | format(1732780800) }}": "1732780800",
+    "{{ '{} (id {})'.format('Bug', 2345678901) }}": "Bug (id 2345678901)",
+    "{{ 'refs/tags/release-20261128'.split('/') | last }}": "release-20261128",
+    "{{ 'x' | center(5) }}|": "  x  |",
+    "{% for i in range(3) %}{{ loop.index }}/{{ loop.length }} {% endfor %}": "1/3 2/3 3/3 ",
+    "{% for k, v in {'a': 1} | dictsort %}{{ k }}={{ v }}{% endfor %}": "a=1",
+}
+
+
+@pytest.mark.parametrize(("template", "expected"), list(LEGITIMATE.items()))
+def test_legitimate_templates_render(template: str, expected: str) -> None:
+    assert render_text(template, _context({})) == expected
 
 
 @pytest.mark.parametrize("template", list(BOMBS.values()), ids=list(BOMBS))

@@ -90,3 +90,8 @@ def reject_nulls(given: dict[str, Any], *fields: str) -> None:
     for name in fields:
         if name in given and given[name] is None:
             raise invalid(f"{name} cannot be null", field=name)
+
+
+async def is_admin(rt: Runtime, key_id: str) -> bool:
+    async with rt.engine.connect() as conn:
+        return await conn.scalar(sa.select(t.api_keys.c.scope).where(t.api_keys.c.id == key_id)) == "admin"

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hub.api.common import ReadKey, RuntimeDep
+from hub.api.common import ReadKey, RuntimeDep, is_admin
 from hub.api.text_guard import TextGuardRoute
 from hub.errors import HubError, invalid
 from hub.mapping.post import Post
@@ -45,7 +45,9 @@ class PreviewIn(BaseModel):
     connector: str
     event_type: str
     payload: Any
-    mapping: str | dict[str, Any] | None = Field(None, description="Name, inline mapping, or the default.")
+    mapping: str | dict[str, Any] | None = Field(
+        None, description="Name, inline mapping (admin keys only: templates are code), or the default."
+    )
     target_kind: str = "webhook"
     target_settings: dict[str, Any] = Field(default_factory=dict, description="Optional kind settings.")
 
@@ -56,8 +58,15 @@ class PreviewOut(BaseModel):
     request: dict[str, Any] | None = Field(description="The exact request the target would receive.")
 
 
-@router.post("/preview", response_model=PreviewOut, summary="Render a payload through a mapping and a target")
-async def preview(body: PreviewIn, rt: RuntimeDep, _: ReadKey) -> PreviewOut:
+@router.post(
+    "/preview",
+    response_model=PreviewOut,
+    summary="Render a payload through a mapping and a target",
+    responses={403: {"description": "an inline mapping with a read key"}},
+)
+async def preview(body: PreviewIn, rt: RuntimeDep, key_id: ReadKey) -> PreviewOut:
+    if isinstance(body.mapping, dict) and not await is_admin(rt, key_id):
+        raise HubError(403, "forbidden", "an inline mapping is a template: previewing one needs an admin key")
     if await rt.cache.connector(body.connector) is None:
         raise invalid(f"unknown connector {body.connector!r}", field="connector")
     target = get_target(body.target_kind)

@@ -54,7 +54,7 @@ class TextGuardRoute(APIRoute):
                 if body:
                     try:
                         data = json.loads(body)
-                    except ValueError:
+                    except (ValueError, RecursionError):
                         data = None  # the handler answers 400 malformed_body
                     if any(_bad(s) for s in _strings(data)):
                         raise _refuse("the body")

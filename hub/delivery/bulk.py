@@ -39,7 +39,9 @@ def matching(f: DeadLetterFilter) -> sa.ColumnElement[bool]:
     if f.until is not None:
         conds.append(d.c.created_at < f.until)
     if f.error_contains:
-        conds.append(sa.func.lower(d.c.last_error).contains(f.error_contains.lower(), autoescape=True))
+        escaped = f.error_contains.replace("/", "//").replace("%", "/%").replace("_", "/_")
+        pattern = sa.func.lower(sa.literal(f"%{escaped}%"))  # folded by the database on both sides
+        conds.append(sa.func.lower(d.c.last_error).like(pattern, escape="/"))
     return sa.and_(*conds)
 
 

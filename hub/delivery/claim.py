@@ -19,19 +19,21 @@ _d = t.deliveries
 _p = t.deliveries.alias("earlier")
 
 
-def _no_earlier_unfinished() -> sa.ColumnElement[bool]:
+def _nothing_ahead(now: float) -> sa.ColumnElement[bool]:
+    """No earlier unfinished delivery of the thread, and none of it being sent under a live lease (a send
+    whose lease ran out no longer holds its thread: its worker died)."""
     return ~sa.exists().where(
         _p.c.target_id == _d.c.target_id,
         _p.c.order_key == _d.c.order_key,
         _p.c.id != _d.c.id,
         # literals, not bound parameters: SQLite uses the partial index only when it can see them
         _p.c.status.in_([sa.literal_column(f"'{s}'") for s in UNFINISHED]),
-        sa.or_(_p.c.id < _d.c.id, _p.c.status == sa.literal_column("'sending'")),
+        sa.or_(_p.c.id < _d.c.id, sa.and_(_p.c.status == sa.literal_column("'sending'"), _p.c.lease_until >= now)),
     )
 
 
 def _claim(candidates: sa.Select[tuple[str]], limit: int, lease_until: float, now: float, pg: bool) -> sa.Update:
-    candidates = candidates.where(_no_earlier_unfinished()).limit(limit)
+    candidates = candidates.where(_nothing_ahead(now)).limit(limit)
     if pg:
         candidates = candidates.with_for_update(skip_locked=True)
     return (

@@ -19,7 +19,7 @@ from hub.delivery.breaker import DISABLED_RECHECK, disable, load_states, observe
 from hub.delivery.flow import BatchFlow, flow_wait, policy_of
 from hub.delivery.schedule import next_delay
 from hub.ids import new_id
-from hub.mapping.render import MappingError, applies, render_post
+from hub.mapping.render import MappingError, MappingTimedOut, applies, render_post
 from hub.runtime import Runtime
 from hub.targets.base import DeliveryContext, SendResult, scrub
 from hub.targets.registry import get_target
@@ -111,6 +111,11 @@ async def _process_one(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
         if not applies(mapping, context):
             return Outcome(row.id, row.lease_until, "skipped", row.attempts, now, "mapping 'when' is false")
         post = render_post(mapping, context)
+    except MappingTimedOut as exc:  # not an attempt: nothing was sent; a bounded number of tries
+        delay = next_delay(attempts - row.retry_base, None, _rng)
+        if delay is None:
+            return final("failed", f"mapping failed: {exc}")
+        return Outcome(row.id, row.lease_until, "pending", attempts, now + delay, f"mapping failed: {exc}")
     except (MappingError, ParseError) as exc:
         return final("failed", f"mapping failed: {exc}")
     if not target_info.enabled:  # not an attempt: the delivery waits until the target is enabled again
@@ -131,7 +136,7 @@ async def _process_one(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
     except Exception as exc:  # a target bug must not lose the delivery: retry it like a failed send
         secrets = target.secrets_of(target_info.config)
         trace = scrub("".join(traceback.format_exception(exc)), secrets)
-        log.error("target %s raised", target_info.kind, extra={"delivery_id": row.id, "traceback": trace})
+        log.error("target %s raised\n%s", target_info.kind, trace, extra={"delivery_id": row.id})
         result = SendResult("retry", error=scrub(f"{type(exc).__name__}: {exc}", secrets)[:500])
     st = flow.states.get(target_info.id)
     dirty = st is None or st.state != "closed" or st.failures or target_info.id in flow.failed

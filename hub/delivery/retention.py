@@ -47,7 +47,10 @@ async def purge_expired(engine: AsyncEngine, retention_seconds: float, now: floa
                 )
             ]
             ids = [event_id for event_id, keep in scanned if not keep]
-            if ids:  # the event rows first, the condition checked again: a replay meanwhile keeps its event
+            if ids:  # lock the events, then check again in a new statement (a fresh snapshot on Postgres): a
+                # replay that got there first keeps its event; one that comes after finds it gone
+                if engine.dialect.name == "postgresql":
+                    await conn.execute(sa.select(e.c.id).where(e.c.id.in_(ids)).with_for_update())
                 gone = [r[0] for r in await conn.execute(sa.delete(e).where(e.c.id.in_(ids), ~kept).returning(e.c.id))]
                 if gone:
                     deliveries = sa.select(d.c.id).where(d.c.event_id.in_(gone)).scalar_subquery()

@@ -7,6 +7,7 @@ from typing import Any
 
 from jinja2 import ChainableUndefined, TemplateError
 
+from hub.mapping.budget import RenderTimeout
 from hub.mapping.post import Author, Post, PostField
 from hub.mapping.sandbox import BoundedSandbox, BudgetExceeded, render_bounded
 from hub.mapping.spec import MappingSpec
@@ -20,7 +21,11 @@ class MappingError(Exception):
 
 
 class MappingOverBudget(MappingError):
-    """A template went over its time or size budget: not worth a second try."""
+    """A template went over its time or size budget: not worth a second try in the same delivery."""
+
+
+class MappingTimedOut(MappingOverBudget):
+    """Over the time budget, which a busy machine can cause too: the delivery is tried again later."""
 
 
 def _finalize(value: Any) -> Any:
@@ -63,6 +68,8 @@ def _render(source: str, context: dict[str, Any]) -> str:
         return render_bounded(_compile(source), context)
     except MappingError:
         raise
+    except RenderTimeout as exc:
+        raise MappingTimedOut(f"BudgetExceeded: {exc}") from None
     except BudgetExceeded as exc:
         raise MappingOverBudget(f"BudgetExceeded: {exc}") from None
     except Exception as exc:  # the sandbox raises SecurityError, TypeError, …: all are mapping failures

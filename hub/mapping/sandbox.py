@@ -1,112 +1,66 @@
-"""Jinja2's immutable sandbox with budgets: a mapping cannot hang the worker or fill its memory.
+"""Jinja2's immutable sandbox with a budget: a mapping should not hang the worker or fill its memory.
 
-Jinja's sandbox stops attribute escapes (``__class__``…) and caps ``range``; it does not bound time or
-size. A mapping comes from an admin (or from a read key, through the preview), and it runs in the
-worker's event loop, so one render gets:
+Jinja's sandbox stops attribute escapes (``__class__``…) and caps ``range``; it bounds neither time nor
+size. A mapping is written by an admin and runs in the worker's event loop, so one render gets
+(``hub.mapping.budget``):
 
-- a deadline (``RENDER_SECONDS``), checked at every attribute, item, call, operator and concatenation;
-- a size cap (``MAX_VALUE_CHARS``) on every string or sequence made by an operator, a concatenation
-  (``~``), a filter, a call or a lookup, checked *before* the obvious bombs (``'a' * 10**9``,
-  ``replace`` with a long text, ``center(10**9)``, ``x ** 10**9``) are built;
-- the output of a template capped at ``MAX_OUTPUT_CHARS``;
+- a deadline, checked every few operations — attribute and item lookups, calls, operators, filters,
+  concatenations, and every turn of a ``{% for %}`` loop;
+- size checks made *before* the values that can blow up are built (repetition, ``~``, padding and format
+  widths, ``replace``, ``join``, ``indent``), caps on the input of costly filters and string methods, and
+  a size check on every other result;
+- only plain text methods on strings (no ``encode``, ``expandtabs``, ``format_map``…), no ``lipsum``;
 - no mutation of lists and dicts (``ImmutableSandboxedEnvironment``).
-A template that goes over any of them fails with :class:`BudgetExceeded`, a mapping failure.
+This is a budget, not an isolation boundary: templates are code, and only admin keys may write them
+(a read key's preview renders stored mappings only).
 """
 
 from __future__ import annotations
 
 import functools
-import re
-import threading
+import json
 import time
-from collections.abc import Callable, Iterable, Sized
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from jinja2 import Environment, nodes
 from jinja2.compiler import CodeGenerator, Frame
-from jinja2.exceptions import SecurityError
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-RENDER_SECONDS = 0.5
-MAX_VALUE_CHARS = 16_000_000  # above the default body limit: a payload's own values always fit
-MAX_OUTPUT_CHARS = 16_000_000
-MAX_EXPONENT = 256
-MAX_INT_BITS = 100_000  # about 30,000 digits: big integers cost time quadratically
-CHECK_EVERY = 32  # operations between two looks at the clock
+from hub.mapping.budget import (
+    MAX_OUTPUT_CHARS,
+    RENDER_SECONDS,
+    BudgetExceeded,
+    budget,
+    check_binop,
+    check_deadline,
+    check_filter,
+    check_size,
+    check_str_method,
+    tick,
+    ticking,
+    too_big,
+)
 
-_HUGE_WIDTH = re.compile(r"\d{8,}")  # a format width or precision of ten million or more
-
-
-class BudgetExceeded(SecurityError):
-    """A template went over its time or size budget."""
-
-
-class _Budget(threading.local):
-    deadline = float("inf")
-    ops = 0
-
-
-_budget = _Budget()
-
-
-def _check_deadline() -> None:
-    if time.perf_counter() > _budget.deadline:
-        raise BudgetExceeded(f"the mapping took longer than {RENDER_SECONDS} s to render")
-
-
-def _tick() -> None:
-    """Count one operation; every CHECK_EVERY, check the deadline."""
-    b = _budget
-    b.ops += 1
-    if not b.ops % CHECK_EVERY:
-        _check_deadline()
-
-
-def _check_size(value: Any) -> Any:
-    if isinstance(value, str | bytes | list | tuple | dict) and len(value) > MAX_VALUE_CHARS:
-        raise BudgetExceeded(f"the mapping built a value of over {MAX_VALUE_CHARS:,} items or characters")
-    return value
-
-
-def _size(value: Any) -> int:
-    return len(value) if isinstance(value, Sized) and not isinstance(value, range) else len(str(value))
-
-
-def _check_widths(args: Iterable[Any]) -> None:
-    """``center(10**9)``, ``ljust``, ``zfill``, ``indent``…: refuse a width that would build too much."""
-    for a in args:
-        if isinstance(a, int) and not isinstance(a, bool) and a > MAX_VALUE_CHARS:
-            raise BudgetExceeded(f"a width or count over {MAX_VALUE_CHARS:,}")
-
-
-def _check_format(template: Any) -> None:
-    if isinstance(template, str) and _HUGE_WIDTH.search(template):
-        raise BudgetExceeded("a format width or precision over a million")
-
-
-def _precheck_filter(name: str, args: tuple[Any, ...]) -> None:
-    """Refuse the filters whose result size is known before they run."""
-    _check_widths(args[1:])
-    if name == "format" and args:
-        _check_format(args[0])
-    if name == "replace" and len(args) >= 3:
-        text, old, new = (str(a) for a in args[:3])
-        grows = max(len(new) - len(old), 0) * (text.count(old) if old else len(text) + 1)
-        if len(text) + grows > MAX_VALUE_CHARS:
-            raise BudgetExceeded(f"replace would build over {MAX_VALUE_CHARS:,} characters")
+__all__ = ["RENDER_SECONDS", "BoundedSandbox", "BudgetExceeded", "render_bounded"]
 
 
 def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)  # keeps jinja's pass_context / pass_environment markers
     def run(*args: Any, **kwargs: Any) -> Any:
-        _tick()
+        tick()
         plain = args[1:] if args and isinstance(args[0], Context | EvalContext | Environment) else args
-        _precheck_filter(name, plain)
-        return _check_size(func(*args, **kwargs))
+        check_filter(name, plain, kwargs)
+        return check_size(func(*args, **kwargs))
 
     return run
+
+
+def json_excerpt(value: Any, limit: int = 3000, indent: int = 2) -> str:
+    """``value`` as indented JSON, cut to ``limit`` characters (C speed, whatever the payload's size)."""
+    return json.dumps(value, indent=indent, ensure_ascii=False, default=str)[: max(0, min(limit, 1_000_000))]
 
 
 class _BoundedCodeGenerator(CodeGenerator):
@@ -117,6 +71,11 @@ class _BoundedCodeGenerator(CodeGenerator):
             self.write(", ")
         self.write("))")
 
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
+        for loop in node.find_all(nodes.For):  # before generation: filters are collected from the tree
+            loop.iter = nodes.Filter(loop.iter, "hub_ticking", [], [], None, None, lineno=loop.lineno)
+        super().visit_Template(node, frame)
+
 
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     code_generator_class = _BoundedCodeGenerator
@@ -125,58 +84,51 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.filters = {name: _bounded_filter(name, f) for name, f in self.filters.items()}
+        self.filters["json_excerpt"] = _bounded_filter("json_excerpt", json_excerpt)
+        self.filters["hub_ticking"] = ticking
+        self.globals.pop("lipsum", None)
 
     def concat(self, values: Iterable[Any]) -> str:  # also Jinja's own join (block set, macro bodies)
-        _tick()
+        tick()
         parts = [str(v) for v in values]
-        if sum(map(len, parts)) > MAX_VALUE_CHARS:
-            raise BudgetExceeded(f"the mapping built a value of over {MAX_VALUE_CHARS:,} characters")
-        return "".join(parts)
+        if sum(map(len, parts)) > MAX_OUTPUT_CHARS:
+            raise too_big("a concatenation")
+        return str(check_size("".join(parts)))
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        _tick()
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if isinstance(times, int) and not isinstance(seq, int | float) and _size(seq) * times > MAX_VALUE_CHARS:
-                    raise BudgetExceeded(f"the mapping built a value of over {MAX_VALUE_CHARS:,} characters")
-        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-            raise BudgetExceeded(f"exponent over {MAX_EXPONENT}")
-        if isinstance(left, int) and isinstance(right, int):
-            bits = {"*": left.bit_length() + right.bit_length(), "**": left.bit_length() * abs(right)}
-            if bits.get(operator, 0) > MAX_INT_BITS:
-                raise BudgetExceeded(f"an integer of over {MAX_INT_BITS:,} bits")
-        if operator == "%":
-            _check_format(left)
-        return _check_size(super().call_binop(context, operator, left, right))
+        tick()
+        check_binop(operator, left, right)
+        return check_size(super().call_binop(context, operator, left, right))
 
-    # lookups read what exists: counted (the hottest hooks, so _tick is inlined), not sized
+    # lookups read what exists: counted (the hottest hooks, so tick is inlined), not sized
     def getattr(self, obj: Any, attribute: str) -> Any:
-        b = _budget
+        b = budget
         b.ops += 1
-        if not b.ops % CHECK_EVERY:
-            _check_deadline()
+        if not b.ops % 32:
+            check_deadline()
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
-        b = _budget
+        b = budget
         b.ops += 1
-        if not b.ops % CHECK_EVERY:
-            _check_deadline()
+        if not b.ops % 32:
+            check_deadline()
         return super().getitem(obj, argument)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        _tick()
-        _check_widths(args)
-        _check_widths(kwargs.values())
-        _check_format(getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None))  # "{:>99999999}".format()
-        return _check_size(super().call(__context, __obj, *args, **kwargs))
+        tick()
+        fn = getattr(__obj, "__wrapped__", __obj)  # the sandbox wraps str.format
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, str):
+            check_str_method(owner, getattr(fn, "__name__", ""), args, kwargs)
+        return check_size(super().call(__context, __obj, *args, **kwargs))
 
 
 def render_bounded(template: Any, context: dict[str, Any]) -> str:
     """Render with a fresh deadline, stopping once the output passes ``MAX_OUTPUT_CHARS``."""
-    b = _budget
-    outer = b.deadline
-    b.deadline = time.perf_counter() + RENDER_SECONDS
+    b = budget
+    outer, built = b.deadline, b.built
+    b.deadline, b.built = time.perf_counter() + RENDER_SECONDS, 0
     try:
         out: list[str] = []
         size = 0
@@ -185,7 +137,7 @@ def render_bounded(template: Any, context: dict[str, Any]) -> str:
             if size > MAX_OUTPUT_CHARS:
                 raise BudgetExceeded(f"the mapping rendered over {MAX_OUTPUT_CHARS:,} characters")
             out.append(chunk)
-        _check_deadline()
+        check_deadline()
         return "".join(out)
     finally:
-        b.deadline = outer
+        b.deadline, b.built = outer, built

@@ -84,7 +84,10 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
             continue
         text = text.replace(secret, redact_url(secret) if "://" in secret else "***")
         if "://" in secret:
-            u = httpx.URL(secret)
+            try:
+                u = httpx.URL(secret)
+            except Exception:  # not a URL httpx can read: the whole value was replaced above
+                continue
             for part in (u.raw_path.decode("ascii", "replace"), u.path, u.query.decode("ascii", "replace")):
                 if len(part) > 1:
                     text = text.replace(part, "/…" if part.startswith("/") else "…")

@@ -27,6 +27,15 @@ from aiohttp.resolver import DefaultResolver
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+# cloud metadata services outside link-local: refused whatever HUB_BLOCK_PRIVATE_TARGETS says
+METADATA = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("fd00:ec2::254", "100.100.100.200", "168.63.129.16", "192.0.0.192")  # AWS v6, Alibaba, Azure, OCI
+)
+# not globally routable, though the interpreter's tables may call them global
+NOT_GLOBAL = tuple(ipaddress.ip_network(n) for n in ("192.0.0.0/24", "fec0::/10", "100.64.0.0/10"))
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
 
 class EgressBlocked(OSError):
     """The destination is refused by the egress policy: a configuration error, not a transient one."""
@@ -38,8 +47,15 @@ class EgressPolicy:
 
     def refusal(self, ip: IPAddress) -> str | None:
         """Why hub must not connect to ``ip``; None when it may."""
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
+        if isinstance(ip, ipaddress.IPv6Address):  # an IPv4 address wrapped in IPv6 is judged as itself
+            if ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
+            elif ip.sixtofour is not None:
+                ip = ip.sixtofour
+            elif ip in NAT64:
+                ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if ip in METADATA:
+            return "a cloud metadata service"
         if ip.is_link_local:
             return "link-local (cloud metadata service)"
         internal = "not globally routable (HUB_BLOCK_PRIVATE_TARGETS)" if self.block_private else None
@@ -47,7 +63,7 @@ class EgressPolicy:
             return internal
         if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
             return "not a unicast destination"
-        return None if ip.is_global else internal
+        return None if ip.is_global and not any(ip in n for n in NOT_GLOBAL) else internal
 
     def check_ip(self, ip: IPAddress, host: str) -> None:
         reason = self.refusal(ip)
