@@ -120,10 +120,11 @@ def storable(text: str, limit: int) -> str:
 
 def dedup_key(value: str) -> str:
     """A provider's delivery id as stored: longer ids are hashed, never cut (two ids must not merge)."""
-    value = storable(value, 10_000)
-    if len(value) <= DEDUP_MAX:
+    clean = storable(value, DEDUP_MAX + 1)
+    if clean == value:
         return value
-    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+    # longer, or cleaned (two ids differing by a NUL must stay two): the hash of the exact original
+    return "sha256:" + hashlib.sha256(value.encode(errors="surrogatepass")).hexdigest()
 
 
 def _dedup(spec: ConnectorSpec, req: RawRequest, payload: Any) -> str | None:

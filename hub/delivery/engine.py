@@ -237,9 +237,13 @@ async def _process_safely(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
     try:
         return await _process_one(rt, row, flow)
     except Exception as exc:
-        log.exception("processing a delivery failed; retrying it shortly", extra={"delivery_id": row.id})
+        log.exception("processing a delivery failed; retrying it later", extra={"delivery_id": row.id})
         error = f"internal error: {type(exc).__name__}"
-        return Outcome(row.id, row.lease_until, "pending", row.attempts, time.time() + 5.0, error)
+        now, attempts = time.time(), row.attempts + 1  # counted: a failure that recurs ends as a dead letter
+        delay = next_delay(attempts - row.retry_base, None, _rng)
+        if delay is None:
+            return Outcome(row.id, row.lease_until, "dead", attempts, now, error)
+        return Outcome(row.id, row.lease_until, "pending", attempts, now + delay, error)
 
 
 async def _drop_orphans(rt: Runtime, ids: set[str]) -> None:
