@@ -112,14 +112,13 @@ async def _one_sealed_secret(rt: Runtime) -> str | None:
 
 async def check_secret_key(rt: Runtime) -> None:
     """A changed HUB_SECRET_KEY would fail every webhook later, as if the database were down: fail now."""
-    try:
-        token = await _one_sealed_secret(rt)
-    except sa.exc.DBAPIError as exc:
-        if "sources" in str(exc) and ("does not exist" in str(exc) or "no such table" in str(exc)):
-            message = "invalid configuration: HUB_DATABASE_URL: the database has no hub tables: run `hub migrate`"
-            log.error(message)
-            raise ConfigError(message) from None
-        raise
+    async with rt.engine.connect() as conn:
+        migrated = await conn.run_sync(lambda sync: sa.inspect(sync).has_table("sources"))
+    if not migrated:
+        message = "invalid configuration: HUB_DATABASE_URL: the database has no hub tables: run `hub migrate`"
+        log.error(message)
+        raise ConfigError(message)
+    token = await _one_sealed_secret(rt)
     if token:
         try:
             rt.box.open(token)

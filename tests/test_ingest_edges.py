@@ -33,12 +33,13 @@ async def _generic_source(client: httpx.AsyncClient) -> str:
     return str(src["id"])
 
 
-async def test_long_delivery_ids_that_share_a_prefix_stay_two_events(client: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize("length", [299, 300, 301, 302])
+async def test_long_delivery_ids_that_share_a_prefix_stay_two_events(client: httpx.AsyncClient, length: int) -> None:
     sid = await _generic_source(client)
     ids = []
     for n in (1, 2):
         body = json.dumps({"type": "x", "n": n}).encode()
-        headers = {**_signed(body), "X-Delivery-Id": "x" * 300 + str(n)}
+        headers = {**_signed(body), "X-Delivery-Id": "x" * (length - 1) + str(n)}
         resp = await client.post(f"/hooks/{sid}", content=body, headers=headers)
         assert resp.status_code == 202, resp.text
         ids.append(resp.json()["event_id"])

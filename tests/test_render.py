@@ -105,6 +105,10 @@ BOMBS = {
     "quadratic sum": "{{ ([[0] * 1000] * 16000) | sum(start=[]) }}",
     "many big values": "{{ range(30) | map('string') | map('center', 15000000) | list }}",
     "lipsum": "{{ lipsum(n=200000) }}",
+    "recursive loop": "{% for x in [[1], [2]] recursive %}{{ loop(x) if x is iterable }}{% endfor %}",
+    "costly filters in a loop": "{% set l = range(100000) | list %}{% for i in range(1000) %}"
+    "{{ l | select('odd') | list | length }}{% endfor %}",
+    "folding at compile time": "{{ 'x' | center(15000000) | wordwrap(3) | truncate(5) }}",
 }
 
 LEGITIMATE = {  # what real mappings write must not be taken for a bomb
@@ -116,6 +120,11 @@ LEGITIMATE = {  # what real mappings write must not be taken for a bomb
     "{{ 'x' | center(5) }}|": "  x  |",
     "{% for i in range(3) %}{{ loop.index }}/{{ loop.length }} {% endfor %}": "1/3 2/3 3/3 ",
     "{% for k, v in {'a': 1} | dictsort %}{{ k }}={{ v }}{% endfor %}": "a=1",
+    """{{ '{"a": {"b": "%s"}}' % 'x' }}""": '{"a": {"b": "x"}}',
+    """{{ '{{"text": "{}"}}'.format('x') }}""": '{"text": "x"}',
+    """{{ '{"text": "%s", "id": 123456789012}' % 'x' }}""": '{"text": "x", "id": 123456789012}',
+    "{{ '%.2f' | format(3.14159) }} {{ '{:>6.1f}'.format(2.5) }}": "3.14    2.5",
+    "{{ {'b': 1, 'a': [1, 2]} | json_excerpt(12) }}": '{\n  "a": [\n …',  # sorted, cut at 12, marked
 }
 
 

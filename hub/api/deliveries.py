@@ -130,6 +130,9 @@ async def retry_delivery(delivery_id: str, rt: RuntimeDep, _: AdminKey) -> Deliv
     ts = now()
     route_alive = sa.exists().where(t.routes.c.id == d.c.route_id, t.routes.c.target_id == d.c.target_id)
     async with rt.engine.begin() as conn:
+        if rt.engine.dialect.name == "postgresql":  # the event first, as a replay does: retention waits for us
+            event_of = sa.select(d.c.event_id).where(d.c.id == delivery_id).scalar_subquery()
+            await conn.execute(sa.select(t.events.c.id).where(t.events.c.id == event_of).with_for_update())
         res = await conn.execute(
             sa.update(d)
             .where(d.c.id == delivery_id, d.c.status.in_(("dead", "failed", "skipped", "pending")), route_alive)

@@ -121,7 +121,7 @@ def storable(text: str, limit: int) -> str:
 def dedup_key(value: str) -> str:
     """A provider's delivery id as stored: longer ids are hashed, never cut (two ids must not merge)."""
     clean = storable(value, DEDUP_MAX + 1)
-    if clean == value:
+    if clean == value and len(value) <= DEDUP_MAX:
         return value
     # longer, or cleaned (two ids differing by a NUL must stay two): the hash of the exact original
     return "sha256:" + hashlib.sha256(value.encode(errors="surrogatepass")).hexdigest()

@@ -8,6 +8,7 @@ and string methods refuse inputs that are too large; every other result is check
 from __future__ import annotations
 
 import re
+import string
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sized
@@ -77,8 +78,8 @@ STR_METHODS = frozenset(
 COSTLY_STR_METHODS = frozenset({"split", "rsplit", "splitlines", "partition", "rpartition", "join"})
 PADDING = frozenset({"center", "ljust", "rjust", "zfill"})
 
-_PERCENT_WIDTH = re.compile(r"%[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?")
-_BRACE_SPEC = re.compile(r"\{[^{}]*:([^{}]*)(\{)?")
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?[diouxXeEfFgGcrsa]")
+_BRACE_WIDTH = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(\d+)?[,_]?(?:\.(\d+))?")
 
 
 class BudgetExceeded(SecurityError):
@@ -142,21 +143,38 @@ def size_of(value: Any) -> int:
     return len(value) if isinstance(value, Sized) and not isinstance(value, range) else len(str(value))
 
 
-def check_format(template: Any) -> None:
-    """``'%99999999s' % x``, ``'{:>99999999}'.format(x)``, ``'%*s'``, ``'{:{}}'``: what a format string can
-    build is the sum of its widths; a width given by an argument is refused."""
-    if not isinstance(template, str) or ("%" not in template and "{" not in template):
+def check_percent_format(template: Any) -> None:
+    """``'%99999999s' % x``, ``'%*s'``: what a printf-style string can build is the sum of its widths;
+    a width given by an argument is refused."""
+    if not isinstance(template, str) or "%" not in template:
         return
     total = 0
-    for m in _PERCENT_WIDTH.finditer(template):
+    for m in _PERCENT_SPEC.finditer(template):
         for part in m.groups():
             if part == "*":
                 raise BudgetExceeded("a format width given by an argument")
             total += int(part or 0)
-    for m in _BRACE_SPEC.finditer(template):
-        if m.group(2):
+    if total > MAX_VALUE_CHARS:
+        raise too_big("a format string")
+
+
+def check_brace_format(template: Any) -> None:
+    """``'{:>99999999}'.format(x)``, ``'{:{}}'``: the same for str.format, parsed as str.format parses."""
+    if not isinstance(template, str) or "{" not in template:
+        return
+    total = 0
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError:
+        return  # str.format refuses it itself
+    for _, field, spec, _ in fields:
+        if field is None or not spec:
+            continue
+        if "{" in spec:
             raise BudgetExceeded("a format width given by an argument")
-        total += sum(int(d) for d in re.findall(r"\d+", m.group(1)))
+        m = _BRACE_WIDTH.match(spec)
+        if m:
+            total += int(m.group(1) or 0) + int(m.group(2) or 0)
     if total > MAX_VALUE_CHARS:
         raise too_big("a format string")
 
@@ -178,7 +196,7 @@ def check_filter(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) ->
     if name in ("slice", "batch"):
         _check_ints(values, MAX_PIECES, f"{name} count")
     if name == "format":
-        check_format(subject)
+        check_percent_format(subject)
     if name == "indent":
         width = kwargs.get("width", args[1] if len(args) > 1 else 4)
         pad = width if isinstance(width, int) else size_of(width)
@@ -205,7 +223,7 @@ def check_str_method(owner: str, name: str, args: tuple[Any, ...], kwargs: Mappi
     if name in PADDING:
         _check_ints([*args, *kwargs.values()], MAX_VALUE_CHARS, "a width")
     if name == "format":
-        check_format(owner)
+        check_brace_format(owner)
     if name == "replace" and len(args) >= 2:
         check_replace(owner, str(args[0]), str(args[1]))
     if name == "join" and args:
@@ -227,4 +245,4 @@ def check_binop(operator: str, left: Any, right: Any) -> None:
         if bits.get(operator, 0) > MAX_INT_BITS:
             raise BudgetExceeded(f"an integer of over {MAX_INT_BITS:,} bits")
     if operator == "%":
-        check_format(left)
+        check_percent_format(left)

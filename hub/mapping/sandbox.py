@@ -30,6 +30,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from hub.mapping.budget import (
+    COSTLY_FILTERS,
     MAX_OUTPUT_CHARS,
     RENDER_SECONDS,
     BudgetExceeded,
@@ -53,14 +54,28 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         tick()
         plain = args[1:] if args and isinstance(args[0], Context | EvalContext | Environment) else args
         check_filter(name, plain, kwargs)
-        return check_size(func(*args, **kwargs))
+        result = check_size(func(*args, **kwargs))
+        if name in COSTLY_FILTERS:  # one call may take long: look at the clock after each
+            check_deadline()
+        return result
 
     return run
 
 
 def json_excerpt(value: Any, limit: int = 3000, indent: int = 2) -> str:
-    """``value`` as indented JSON, cut to ``limit`` characters (C speed, whatever the payload's size)."""
-    return json.dumps(value, indent=indent, ensure_ascii=False, default=str)[: max(0, min(limit, 1_000_000))]
+    """``value`` as indented JSON, cut to ``limit`` characters: encoded piece by piece and stopped at the
+    limit, so a huge or deeply nested payload costs what the excerpt costs."""
+    limit = max(0, min(limit, 1_000_000))
+    encoder = json.JSONEncoder(indent=max(0, min(indent, 8)), ensure_ascii=False, sort_keys=True, default=str)
+    out: list[str] = []
+    size = 0
+    for chunk in encoder.iterencode(value):
+        tick()
+        out.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return "".join(out)[:limit] + "…"
+    return "".join(out)
 
 
 class _BoundedCodeGenerator(CodeGenerator):
@@ -73,6 +88,8 @@ class _BoundedCodeGenerator(CodeGenerator):
 
     def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
         for loop in node.find_all(nodes.For):  # before generation: filters are collected from the tree
+            if loop.recursive:  # loop(children) would walk iterables no budget sees
+                self.fail("recursive loops are not available in mappings", loop.lineno)
             loop.iter = nodes.Filter(loop.iter, "hub_ticking", [], [], None, None, lineno=loop.lineno)
         super().visit_Template(node, frame)
 
@@ -82,7 +99,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%", "//", "/"})
 
     def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
+        super().__init__(optimized=False, **options)  # no constant folding: it would run filters unbudgeted
         self.filters = {name: _bounded_filter(name, f) for name, f in self.filters.items()}
         self.filters["json_excerpt"] = _bounded_filter("json_excerpt", json_excerpt)
         self.filters["hub_ticking"] = ticking
@@ -121,6 +138,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         owner = getattr(fn, "__self__", None)
         if isinstance(owner, str):
             check_str_method(owner, getattr(fn, "__name__", ""), args, kwargs)
+            result = check_size(super().call(__context, __obj, *args, **kwargs))
+            check_deadline()  # one text method on a long text may take a while
+            return result
         return check_size(super().call(__context, __obj, *args, **kwargs))
 
 
