@@ -109,6 +109,16 @@ BOMBS = {
     "costly filters in a loop": "{% set l = range(100000) | list %}{% for i in range(1000) %}"
     "{{ l | select('odd') | list | length }}{% endfor %}",
     "folding at compile time": "{{ 'x' | center(15000000) | wordwrap(3) | truncate(5) }}",
+    "round precision": "{{ 1 | round(-100000000) }}",
+    "dict from pairs": "{{ dict([[1, 2]] * 1000) }}",
+    "big integer division": "{% set x = ('f' * 1000000) | int(0, 16) %}{{ x // 7 }}",
+    "many slices": "{% set s = 'x' * 15000000 %}{% set ns = namespace(l=[]) %}"
+    "{% for i in range(100) %}{% set ns.l = ns.l + [s[i:]] %}{% endfor %}{{ ns.l | length }}",
+    "tojson indent": "{{ [1] | tojson(100000) }}",
+    "printf length modifier": "{{ '%999999999ls' % 'a' }}",
+    "newline fill": "{{ '{:\n>999999999}'.format('a') }}",
+    "join separator filter": "{{ range(60) | join('x' * 16000000) }}",
+    "tests in a filter": "{{ ('b' * 10000) | select('in', 'a' * 16000000) | list | length }}",
 }
 
 LEGITIMATE = {  # what real mappings write must not be taken for a bomb
@@ -125,6 +135,8 @@ LEGITIMATE = {  # what real mappings write must not be taken for a bomb
     """{{ '{"text": "%s", "id": 123456789012}' % 'x' }}""": '{"text": "x", "id": 123456789012}',
     "{{ '%.2f' | format(3.14159) }} {{ '{:>6.1f}'.format(2.5) }}": "3.14    2.5",
     "{{ {'b': 1, 'a': [1, 2]} | json_excerpt(12) }}": '{\n  "a": [\n …',  # sorted, cut at 12, marked
+    "{{ 'abcdef'[1:4] }} {{ [1, 2, 3, 4][::2] }} {{ {'a': '<b>'} | tojson }}": 'bcd [1, 3] {"a": "\\u003cb\\u003e"}',
+    "{{ 1.05 ** 365 > 1 }} {{ 'abc'.isprintable() }} {{ 3.14159 | round(2) }}": "True True 3.14",
 }
 
 

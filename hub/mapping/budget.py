@@ -28,11 +28,39 @@ MAX_INT_BITS = 100_000  # about 30,000 digits: big integers cost time quadratica
 CHECK_EVERY = 32  # operations between two looks at the clock
 
 COSTLY_FILTERS = frozenset(
-    {"sort", "unique", "pprint", "urlize", "wordwrap", "slice", "batch", "sum", "list", "urlencode", "tojson",
-     "dictsort", "groupby", "indent", "join", "map", "select", "reject", "selectattr", "rejectattr", "reverse"}
-)  # fmt: skip
+    [
+        "sort",
+        "unique",
+        "urlize",
+        "wordwrap",
+        "slice",
+        "batch",
+        "sum",
+        "list",
+        "urlencode",
+        "dictsort",
+        "groupby",
+        "indent",
+        "join",
+        "map",
+        "select",
+        "reject",
+        "selectattr",
+        "rejectattr",
+        "reverse",
+        "title",
+        "wordcount",
+        "max",
+        "min",
+    ]
+)
+SMALLER_INPUT = dict.fromkeys(("sort", "dictsort", "groupby", "unique"), 500_000) | {
+    "urlize": 100_000,
+    "wordwrap": 100_000,
+}
+# plain text methods only: not encode (punycode is quadratic), expandtabs, format_map, translate
 STR_METHODS = frozenset(
-    {
+    [
         "capitalize",
         "casefold",
         "center",
@@ -46,8 +74,10 @@ STR_METHODS = frozenset(
         "isascii",
         "isdecimal",
         "isdigit",
+        "isidentifier",
         "islower",
         "isnumeric",
+        "isprintable",
         "isspace",
         "istitle",
         "isupper",
@@ -73,13 +103,13 @@ STR_METHODS = frozenset(
         "title",
         "upper",
         "zfill",
-    }
-)  # fmt: skip — not encode (punycode is quadratic), expandtabs, format_map, translate
+    ]
+)
 COSTLY_STR_METHODS = frozenset({"split", "rsplit", "splitlines", "partition", "rpartition", "join"})
 PADDING = frozenset({"center", "ljust", "rjust", "zfill"})
 
-_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?[diouxXeEfFgGcrsa]")
-_BRACE_WIDTH = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(\d+)?[,_]?(?:\.(\d+))?")
+_PERCENT_SPEC = re.compile(r"%(?:\((?:[^()]|\([^()]*\))*\))?[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?[diouxXeEfFgGcrsa]")
+_BRACE_WIDTH = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(\d+)?[,_]?(?:\.(\d+))?", re.S)
 
 
 class BudgetExceeded(SecurityError):
@@ -125,6 +155,10 @@ def too_big(what: str) -> BudgetExceeded:
 
 def check_size(value: Any) -> Any:
     """A value a template built: each one bounded, and all of one render together."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value.bit_length() > MAX_INT_BITS:
+            raise BudgetExceeded(f"an integer of over {MAX_INT_BITS:,} bits")
+        return value
     if isinstance(value, str | bytes):
         limit = MAX_VALUE_CHARS
     elif isinstance(value, list | tuple | dict):
@@ -140,6 +174,9 @@ def check_size(value: Any) -> Any:
 
 
 def size_of(value: Any) -> int:
+    """Characters or items; a list counts what its items hold too (``[s] * n`` is n times ``s``)."""
+    if isinstance(value, list | tuple):
+        return len(value) + sum(len(v) for v in value if isinstance(v, str | bytes | list | tuple | dict))
     return len(value) if isinstance(value, Sized) and not isinstance(value, range) else len(str(value))
 
 
@@ -191,8 +228,21 @@ def check_filter(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) ->
     if name == "center":
         _check_ints(values, MAX_VALUE_CHARS, "a width")
     subject = args[0] if args else None
-    if name in COSTLY_FILTERS and subject is not None and size_of(subject) > MAX_COSTLY_INPUT:
-        raise BudgetExceeded(f"{name} on a value of over {MAX_COSTLY_INPUT:,} items or characters")
+    cap = SMALLER_INPUT.get(name, MAX_COSTLY_INPUT)
+    if name in COSTLY_FILTERS and subject is not None and size_of(subject) > cap:
+        raise BudgetExceeded(f"{name} on a value of over {cap:,} items or characters")
+    if name == "round":
+        _check_ints([abs(v) for v in values if isinstance(v, int)], 1000, "a precision")
+    if name == "join":
+        sep = kwargs.get("d", args[1] if len(args) > 1 else "")
+        if size_of(sep) * size_of(subject) > MAX_VALUE_CHARS:
+            raise too_big("join")
+    if name == "wordwrap" and size_of(kwargs.get("wrapstring", args[4] if len(args) > 4 else "")) > 100:
+        raise BudgetExceeded("a wrapstring over 100 characters")
+    if name == "tojson":
+        indent = kwargs.get("indent", args[1] if len(args) > 1 else None)
+        if indent is not None and not (isinstance(indent, int) and 0 <= indent <= 16):
+            raise BudgetExceeded("a JSON indent must be a number from 0 to 16")
     if name in ("slice", "batch"):
         _check_ints(values, MAX_PIECES, f"{name} count")
     if name == "format":
@@ -238,11 +288,11 @@ def check_binop(operator: str, left: Any, right: Any) -> None:
             limit = MAX_ITEMS if isinstance(seq, list | tuple) else MAX_VALUE_CHARS
             if isinstance(times, int) and not isinstance(seq, int | float) and size_of(seq) * times > limit:
                 raise too_big("a repetition")
-    if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-        raise BudgetExceeded(f"exponent over {MAX_EXPONENT}")
-    if isinstance(left, int) and isinstance(right, int):
+    if isinstance(left, int) and isinstance(right, int):  # floats overflow to inf: harmless
+        if operator == "**" and abs(right) > MAX_EXPONENT:
+            raise BudgetExceeded(f"exponent over {MAX_EXPONENT}")
         bits = {"*": left.bit_length() + right.bit_length(), "**": left.bit_length() * abs(right)}
-        if bits.get(operator, 0) > MAX_INT_BITS:
+        if max(left.bit_length(), right.bit_length(), bits.get(operator, 0)) > MAX_INT_BITS:
             raise BudgetExceeded(f"an integer of over {MAX_INT_BITS:,} bits")
     if operator == "%":
         check_percent_format(left)

@@ -20,11 +20,12 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from jinja2 import Environment, nodes
 from jinja2.compiler import CodeGenerator, Frame
+from jinja2.exceptions import SecurityError
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -51,15 +52,47 @@ __all__ = ["RENDER_SECONDS", "BoundedSandbox", "BudgetExceeded", "render_bounded
 def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)  # keeps jinja's pass_context / pass_environment markers
     def run(*args: Any, **kwargs: Any) -> Any:
+        if budget.deadline == float("inf"):  # compile-time constant folding: not without a budget
+            raise nodes.Impossible()
         tick()
         plain = args[1:] if args and isinstance(args[0], Context | EvalContext | Environment) else args
         check_filter(name, plain, kwargs)
         result = check_size(func(*args, **kwargs))
         if name in COSTLY_FILTERS:  # one call may take long: look at the clock after each
             check_deadline()
+        if isinstance(result, Iterator):  # lazy filters (select, unique, map…): every item counts
+            return ticking(result)
         return result
 
     return run
+
+
+def _bounded_test(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if budget.deadline == float("inf"):
+            raise nodes.Impossible()
+        tick()
+        result = func(*args, **kwargs)
+        check_deadline()  # "x in huge": one call may take long
+        return result
+
+    return run
+
+
+def bounded_tojson(value: Any, indent: int | None = None) -> str:
+    """Jinja's ``tojson`` (HTML-safe JSON), encoded piece by piece within the budget."""
+    encoder = json.JSONEncoder(indent=indent, sort_keys=True, default=str)
+    out: list[str] = []
+    size = 0
+    for chunk in encoder.iterencode(value):
+        tick()
+        size += len(chunk)
+        if size > MAX_OUTPUT_CHARS:
+            raise too_big("tojson")
+        out.append(chunk)
+    text = "".join(out)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
 
 
 def json_excerpt(value: Any, limit: int = 3000, indent: int = 2) -> str:
@@ -86,6 +119,27 @@ class _BoundedCodeGenerator(CodeGenerator):
             self.write(", ")
         self.write("))")
 
+    def _output_child_to_const(self, node: nodes.Expr, frame: Frame, finalize: Any) -> str:
+        if isinstance(node, nodes.TemplateData):  # plain text
+            return str(super()._output_child_to_const(node, frame, finalize))
+        raise nodes.Impossible()  # no expression folded at compile time: it would run without a budget
+
+    def visit_Getitem(self, node: nodes.Getitem, frame: Frame) -> None:
+        if not isinstance(node.arg, nodes.Slice):
+            super().visit_Getitem(node, frame)
+            return
+        # Jinja slices in plain Python; a slice is a copy, so it goes through the budgeted getitem too
+        self.write("environment.getitem(")
+        self.visit(node.node, frame)
+        self.write(", slice(")
+        for part in (node.arg.start, node.arg.stop, node.arg.step):
+            if part is None:
+                self.write("None")
+            else:
+                self.visit(part, frame)
+            self.write(", ")
+        self.write("))")
+
     def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
         for loop in node.find_all(nodes.For):  # before generation: filters are collected from the tree
             if loop.recursive:  # loop(children) would walk iterables no budget sees
@@ -102,7 +156,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         super().__init__(optimized=False, **options)  # no constant folding: it would run filters unbudgeted
         self.filters = {name: _bounded_filter(name, f) for name, f in self.filters.items()}
         self.filters["json_excerpt"] = _bounded_filter("json_excerpt", json_excerpt)
+        self.filters["tojson"] = _bounded_filter("tojson", bounded_tojson)
         self.filters["hub_ticking"] = ticking
+        self.filters.pop("pprint", None)  # json_excerpt shows a payload, bounded
+        self.tests = {name: _bounded_test(f) for name, f in self.tests.items()}  # type: ignore[arg-type]
         self.globals.pop("lipsum", None)
 
     def concat(self, values: Iterable[Any]) -> str:  # also Jinja's own join (block set, macro bodies)
@@ -130,10 +187,14 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         b.ops += 1
         if not b.ops % 32:
             check_deadline()
+        if isinstance(argument, slice):  # a slice is a copy: a built value
+            return check_size(super().getitem(obj, argument))
         return super().getitem(obj, argument)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         tick()
+        if __obj is dict and args:  # dict(pairs): one long call (colliding keys); keywords are fine
+            raise SecurityError("dict() takes keyword arguments only in mappings")
         fn = getattr(__obj, "__wrapped__", __obj)  # the sandbox wraps str.format
         owner = getattr(fn, "__self__", None)
         if isinstance(owner, str):
