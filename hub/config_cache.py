@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +22,9 @@ from hub.crypto import SecretBox
 from hub.db import tables as t
 from hub.targets.base import TargetConfig
 from hub.targets.registry import get_target
+
+_T = TypeVar("_T")
+MISS_RELOAD_AFTER = 0.5  # seconds: a snapshot younger than this is trusted on a miss
 
 
 @dataclass(frozen=True)
@@ -158,36 +162,28 @@ class ConfigCache:
     async def refresh_if_stale(self) -> None:
         await self._fresh()
 
-    async def connector(self, connector_id: str) -> ConnectorSpec | None:
-        """A built-in or custom connector, custom ones registered by any process included."""
+    async def _find(self, pick: Callable[[_Snapshot], _T | None]) -> _T | None:
+        """Look something up; a miss in a snapshot older than half a second reloads once: it may have
+        been created a moment ago by another process (the API, for a worker)."""
         snap = await self._fresh()
-        found = self._connectors.get(connector_id)
-        if found is None and time.monotonic() - snap.loaded_at > 0.5:
-            await self._fresh(force=True)
-            found = self._connectors.get(connector_id)
+        found = pick(snap)
+        if found is None and time.monotonic() - snap.loaded_at > MISS_RELOAD_AFTER:
+            found = pick(await self._fresh(force=True))
         return found
 
+    async def connector(self, connector_id: str) -> ConnectorSpec | None:
+        """A built-in or custom connector, custom ones registered by any process included."""
+        return await self._find(lambda _: self._connectors.get(connector_id))
+
     async def source(self, source_id: str) -> SourceInfo | None:
-        snap = await self._fresh()
-        found = snap.sources.get(source_id)
-        if found is None and time.monotonic() - snap.loaded_at > 0.5:  # created meanwhile elsewhere?
-            found = (await self._fresh(force=True)).sources.get(source_id)
-        return found
+        return await self._find(lambda snap: snap.sources.get(source_id))
 
     async def routes_for(self, source_id: str, event_type: str) -> list[RouteInfo]:
         snap = await self._fresh()
         return [r for r in snap.routes_by_source.get(source_id, ()) if r.matches(event_type)]
 
     async def route(self, route_id: str) -> RouteInfo | None:
-        snap = await self._fresh()
-        found = snap.routes.get(route_id)
-        if found is None and time.monotonic() - snap.loaded_at > 0.5:  # created meanwhile by the API?
-            found = (await self._fresh(force=True)).routes.get(route_id)
-        return found
+        return await self._find(lambda snap: snap.routes.get(route_id))
 
     async def target(self, target_id: str) -> TargetInfo | None:
-        snap = await self._fresh()
-        found = snap.targets.get(target_id)
-        if found is None and time.monotonic() - snap.loaded_at > 0.5:
-            found = (await self._fresh(force=True)).targets.get(target_id)
-        return found
+        return await self._find(lambda snap: snap.targets.get(target_id))

@@ -11,7 +11,7 @@ import aiohttp
 import httpx
 import sqlalchemy as sa
 from httpx_aiohttp import AiohttpTransport
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.config import ConfigError, Settings
 from hub.config_cache import ConfigCache
@@ -97,32 +97,29 @@ def outbound_transport(max_connections: int, egress: EgressPolicy) -> httpx.Asyn
     return AiohttpTransport(limits=limits, client=session)
 
 
-async def _one_sealed_secret(rt: Runtime) -> str | None:
-    async with rt.engine.connect() as conn:
-        source = await conn.scalar(
-            sa.select(t.sources.c.secret_enc).where(t.sources.c.secret_enc.is_not(None)).limit(1)
-        )
-        if source:
-            return str(source)
-        target = await conn.scalar(
-            sa.select(t.targets.c.secrets_enc).where(t.targets.c.secrets_enc.is_not(None)).limit(1)
-        )
-        return str(target) if target else None
+async def _one_sealed_secret(conn: AsyncConnection) -> str | None:
+    for column in (t.sources.c.secret_enc, t.targets.c.secrets_enc):
+        token = await conn.scalar(sa.select(column).where(column.is_not(None)).limit(1))
+        if token:
+            return str(token)
+    return None
+
+
+def _startup_failure(message: str) -> ConfigError:
+    full = f"invalid configuration: {message}"
+    log.error(full)
+    return ConfigError(full)
 
 
 async def check_secret_key(rt: Runtime) -> None:
-    """A changed HUB_SECRET_KEY would fail every webhook later, as if the database were down: fail now."""
+    """Before serving: the schema is there, and HUB_SECRET_KEY opens the stored secrets (a changed key
+    would fail every webhook later, as if the database were down)."""
     async with rt.engine.connect() as conn:
-        migrated = await conn.run_sync(lambda sync: sa.inspect(sync).has_table("sources"))
-    if not migrated:
-        message = "invalid configuration: HUB_DATABASE_URL: the database has no hub tables: run `hub migrate`"
-        log.error(message)
-        raise ConfigError(message)
-    token = await _one_sealed_secret(rt)
+        if not await conn.run_sync(lambda sync: sa.inspect(sync).has_table("sources")):
+            raise _startup_failure("HUB_DATABASE_URL: the database has no hub tables: run `hub migrate`")
+        token = await _one_sealed_secret(conn)
     if token:
         try:
             rt.box.open(token)
         except ConfigError:
-            message = "invalid configuration: HUB_SECRET_KEY: it does not decrypt the secrets stored in the database"
-            log.error(message)
-            raise ConfigError(message) from None
+            raise _startup_failure("HUB_SECRET_KEY: it does not decrypt the secrets stored in the database") from None

@@ -16,7 +16,7 @@ from hub.app import create_app
 from hub.config import Settings
 from hub.ingest.fastpath import IngestFastPath
 from hub.runtime import Runtime
-from tests.helpers import ADMIN_KEY, AUTH, GITHUB_SECRET
+from tests.helpers import ADMIN_KEY, AUTH, GITHUB_SECRET, github_issue, github_request
 from tests.pg import create_database, drop_database, sqlalchemy_url
 from tests.receiver import Receiver, serve_receiver
 
@@ -88,6 +88,14 @@ async def create(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> 
     assert resp.status_code == 201, resp.text
     data: dict[str, Any] = resp.json()
     return data
+
+
+async def fire(client: httpx.AsyncClient, source_id: str, number: int = 1, action: str = "opened") -> str:
+    """A signed GitHub ``issues`` webhook for issue ``number``: accepted (202); returns the event id."""
+    body, headers = github_request(github_issue(number, action))
+    resp = await client.post(f"/hooks/{source_id}", content=body, headers=headers)
+    assert resp.status_code == 202, resp.text
+    return str(resp.json()["event_id"])
 
 
 async def create_pipeline(

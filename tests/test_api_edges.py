@@ -13,23 +13,15 @@ import pytest
 
 from hub.config import ConfigError, Settings, load_settings
 from hub.runtime import Runtime
-from tests.conftest import create, create_pipeline, make_settings, running_app, wait_for
-from tests.helpers import github_issue, github_request
+from tests.conftest import create, create_pipeline, fire, make_settings, running_app, wait_for
 from tests.receiver import Receiver
-
-
-async def _fire(client: httpx.AsyncClient, source_id: str, n: int = 1) -> str:
-    body, headers = github_request(github_issue(n))
-    resp = await client.post(f"/hooks/{source_id}", content=body, headers=headers)
-    assert resp.status_code == 202, resp.text
-    return str(resp.json()["event_id"])
 
 
 async def test_a_disabled_target_holds_its_deliveries_until_enabled(
     client: httpx.AsyncClient, receiver: Receiver
 ) -> None:
     ids = await create_pipeline(client, {"kind": "webhook", "name": "rx", "url": receiver.url, "enabled": False})
-    event_id = await _fire(client, ids["source_id"])
+    event_id = await fire(client, ids["source_id"])
     await asyncio.sleep(0.6)  # three worker polls
     assert receiver.requests == []
     delivery = (await client.get(f"/api/v1/events/{event_id}")).json()["deliveries"][0]
@@ -70,7 +62,7 @@ async def test_the_failed_filter_matches_what_the_event_shows(client: httpx.Asyn
         client, "/api/v1/targets", {"kind": "webhook", "name": "later", "url": receiver.url, "enabled": False}
     )
     await create(client, "/api/v1/routes", {"source_id": ids["source_id"], "target_id": slow["id"], "events": ["*"]})
-    event_id = await _fire(client, ids["source_id"])
+    event_id = await fire(client, ids["source_id"])
 
     async def one_dead() -> bool:
         deliveries = (await client.get(f"/api/v1/events/{event_id}")).json()["deliveries"]
@@ -88,7 +80,7 @@ async def test_the_failed_filter_matches_what_the_event_shows(client: httpx.Asyn
 async def test_a_time_without_zone_is_utc(client: httpx.AsyncClient, receiver: Receiver) -> None:
     receiver.script = [(400, {})]
     ids = await create_pipeline(client, {"kind": "webhook", "name": "rx", "url": receiver.url})
-    await _fire(client, ids["source_id"])
+    await fire(client, ids["source_id"])
 
     async def dead() -> bool:
         return len((await client.get("/api/v1/dead-letters")).json()) == 1
@@ -113,7 +105,7 @@ async def test_a_time_without_zone_is_utc(client: httpx.AsyncClient, receiver: R
 async def test_a_delivery_whose_route_is_gone_is_not_retried(client: httpx.AsyncClient, receiver: Receiver) -> None:
     receiver.script = [(400, {})]
     ids = await create_pipeline(client, {"kind": "webhook", "name": "rx", "url": receiver.url})
-    event_id = await _fire(client, ids["source_id"])
+    event_id = await fire(client, ids["source_id"])
 
     async def dead() -> bool:
         return len((await client.get("/api/v1/dead-letters")).json()) == 1
@@ -194,7 +186,7 @@ async def test_a_malformed_answer_is_retried_and_the_secret_url_never_shows(
     url = f"http://127.0.0.1:{port}/services/T000/B000/SECRETPATH?token=SECRETQ"
     try:
         ids = await create_pipeline(client, {"kind": "slack", "name": "s", "url": url, "retry_schedule": [60]})
-        event_id = await _fire(client, ids["source_id"])
+        event_id = await fire(client, ids["source_id"])
 
         async def attempted() -> bool:
             return (await client.get(f"/api/v1/events/{event_id}")).json()["deliveries"][0]["attempts"] == 1

@@ -12,18 +12,10 @@ import sqlalchemy as sa
 from hub.app import create_app
 from hub.db import tables as t
 from hub.runtime import Runtime
-from tests.conftest import create_pipeline, make_settings, running_app, wait_for
-from tests.helpers import github_issue, github_request
+from tests.conftest import create_pipeline, fire, make_settings, running_app, wait_for
 from tests.receiver import Receiver
 
 Pipeline = Callable[..., Awaitable[dict[str, Any]]]
-
-
-async def _fire(client: httpx.AsyncClient, source_id: str, number: int, action: str = "opened") -> str:
-    body, headers = github_request(github_issue(number, action))
-    resp = await client.post(f"/hooks/{source_id}", content=body, headers=headers)
-    assert resp.status_code == 202, resp.text
-    return str(resp.json()["event_id"])
 
 
 async def _event(client: httpx.AsyncClient, event_id: str) -> dict[str, Any]:
@@ -36,7 +28,7 @@ async def test_503_then_201_is_retried_and_every_attempt_recorded(
 ) -> None:
     receiver.script = [(503, {}), (201, {})]
     ids = await pipeline({"kind": "webhook", "name": "rx", "url": receiver.url, "retry_schedule": [0.2, 0.2]})
-    event_id = await _fire(client, ids["source_id"], 1)
+    event_id = await fire(client, ids["source_id"], 1)
 
     async def delivered() -> bool:
         return (await _event(client, event_id))["status"] == "delivered"
@@ -56,7 +48,7 @@ async def test_503_then_201_is_retried_and_every_attempt_recorded(
 async def test_retry_after_is_honoured(client: httpx.AsyncClient, pipeline: Pipeline, receiver: Receiver) -> None:
     receiver.script = [(429, {"Retry-After": "1"})]
     ids = await pipeline({"kind": "webhook", "name": "rx", "url": receiver.url, "retry_schedule": [0.05]})
-    event_id = await _fire(client, ids["source_id"], 2)
+    event_id = await fire(client, ids["source_id"], 2)
 
     async def delivered() -> bool:
         return (await _event(client, event_id))["status"] == "delivered"
@@ -71,7 +63,7 @@ async def test_4xx_is_dead_at_once_and_can_be_retried(
 ) -> None:
     receiver.script = [(400, {})]
     ids = await pipeline({"kind": "webhook", "name": "rx", "url": receiver.url})
-    event_id = await _fire(client, ids["source_id"], 3)
+    event_id = await fire(client, ids["source_id"], 3)
 
     async def failed() -> bool:
         return (await _event(client, event_id))["status"] == "failed"
@@ -96,7 +88,7 @@ async def test_4xx_is_dead_at_once_and_can_be_retried(
 async def test_retries_exhausted_is_dead(client: httpx.AsyncClient, pipeline: Pipeline, receiver: Receiver) -> None:
     receiver.default = 500
     ids = await pipeline({"kind": "webhook", "name": "rx", "url": receiver.url, "retry_schedule": [0.05, 0.05]})
-    event_id = await _fire(client, ids["source_id"], 4)
+    event_id = await fire(client, ids["source_id"], 4)
 
     async def failed() -> bool:
         return (await _event(client, event_id))["status"] == "failed"
@@ -108,7 +100,7 @@ async def test_retries_exhausted_is_dead(client: httpx.AsyncClient, pipeline: Pi
 
 async def test_unreachable_target_is_retried_not_lost(client: httpx.AsyncClient, pipeline: Pipeline) -> None:
     ids = await pipeline({"kind": "webhook", "name": "down", "url": "http://127.0.0.1:9/", "retry_schedule": [60]})
-    event_id = await _fire(client, ids["source_id"], 5)
+    event_id = await fire(client, ids["source_id"], 5)
 
     async def attempted() -> bool:
         return (await _event(client, event_id))["deliveries"][0]["attempts"] == 1
@@ -125,7 +117,7 @@ async def test_failing_template_fails_the_delivery_with_its_cause(
     ids = await pipeline(
         {"kind": "inbox", "name": "box"}, mapping={"post": {"title": "{{ payload.issue.number / 0 }}"}}
     )
-    event_id = await _fire(client, ids["source_id"], 6)
+    event_id = await fire(client, ids["source_id"], 6)
 
     async def failed() -> bool:
         return (await _event(client, event_id))["status"] == "failed"
@@ -140,9 +132,9 @@ async def test_failing_template_fails_the_delivery_with_its_cause(
 
 async def test_default_mappings_into_inbox_one_thread_per_issue(client: httpx.AsyncClient, pipeline: Pipeline) -> None:
     ids = await pipeline({"kind": "inbox", "name": "box"}, events=["issues.*"])
-    await _fire(client, ids["source_id"], 10, "opened")
-    await _fire(client, ids["source_id"], 10, "closed")
-    await _fire(client, ids["source_id"], 11, "opened")
+    await fire(client, ids["source_id"], 10, "opened")
+    await fire(client, ids["source_id"], 10, "closed")
+    await fire(client, ids["source_id"], 11, "opened")
 
     async def three() -> bool:
         return len((await client.get("/api/v1/inbox")).json()) == 3
@@ -159,7 +151,7 @@ async def test_default_mappings_into_inbox_one_thread_per_issue(client: httpx.As
 
 async def test_replay_delivers_again(client: httpx.AsyncClient, pipeline: Pipeline) -> None:
     ids = await pipeline({"kind": "inbox", "name": "box"})
-    event_id = await _fire(client, ids["source_id"], 12)
+    event_id = await fire(client, ids["source_id"], 12)
 
     async def count(n: int) -> Callable[[], Awaitable[bool]]:
         async def check() -> bool:
@@ -176,7 +168,7 @@ async def test_replay_delivers_again(client: httpx.AsyncClient, pipeline: Pipeli
 
 async def test_unrouted_events_are_kept_and_filterable(client: httpx.AsyncClient, pipeline: Pipeline) -> None:
     ids = await pipeline({"kind": "inbox", "name": "box"}, events=["pull_request.*"])
-    event_id = await _fire(client, ids["source_id"], 13)
+    event_id = await fire(client, ids["source_id"], 13)
     listed = (await client.get("/api/v1/events", params={"status": "unrouted"})).json()
     assert [e["id"] for e in listed] == [event_id]
     assert (await client.get("/api/v1/events", params={"type": "push"})).json() == []
@@ -186,7 +178,7 @@ async def test_pending_deliveries_resume_after_restart(tmp_path: Path, receiver:
     async with running_app(make_settings(tmp_path, embedded_worker=False)) as (_, c):
         ids = await create_pipeline(c, {"kind": "webhook", "name": "rx", "url": receiver.url})
         for n in range(5):
-            await _fire(c, ids["source_id"], n)
+            await fire(c, ids["source_id"], n)
     assert receiver.requests == []  # no worker ran: everything is pending in the database
     app = create_app(make_settings(tmp_path))
     async with app.router.lifespan_context(app):
@@ -226,7 +218,7 @@ async def test_embedded_worker_on_postgres_without_redis(tmp_path: Path, pg_data
             )
     async with running_app(settings) as (app, c):  # starting again must not take over the other process's send
         ids = await create_pipeline(c, {"kind": "inbox", "name": "box"})
-        await _fire(c, ids["source_id"], 1)
+        await fire(c, ids["source_id"], 1)
 
         async def delivered() -> bool:
             return len((await c.get("/api/v1/inbox")).json()) == 1

@@ -20,18 +20,10 @@ from hub.delivery.claim import claim_due
 from hub.delivery.engine import process_batch
 from hub.ids import new_id
 from hub.runtime import Runtime
-from tests.conftest import create, create_pipeline, make_settings, running_app, wait_for
-from tests.helpers import github_issue, github_request
+from tests.conftest import create, create_pipeline, fire, make_settings, running_app, wait_for
 from tests.receiver import Receiver
 
 Pipeline = Callable[..., Awaitable[dict[str, Any]]]
-
-
-async def _fire(client: httpx.AsyncClient, source_id: str, number: int = 1) -> str:
-    body, headers = github_request(github_issue(number))
-    resp = await client.post(f"/hooks/{source_id}", content=body, headers=headers)
-    assert resp.status_code == 202, resp.text
-    return str(resp.json()["event_id"])
 
 
 async def _delivery(client: httpx.AsyncClient, event_id: str) -> dict[str, Any]:
@@ -63,7 +55,7 @@ async def test_a_trickling_target_gets_a_timeout_not_a_resend_loop(tmp_path: Pat
     try:
         async with running_app(settings) as (_, client):
             ids = await create_pipeline(client, {"kind": "webhook", "name": "drip", "url": url, "retry_schedule": [60]})
-            event_id = await _fire(client, ids["source_id"])
+            event_id = await fire(client, ids["source_id"])
 
             async def attempted() -> bool:
                 return (await _delivery(client, event_id))["attempts"] == 1
@@ -92,7 +84,7 @@ async def test_interleaved_failures_do_not_open_the_breaker(tmp_path: Path) -> N
         rt.http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
         ids = await create_pipeline(client, {"kind": "webhook", "name": "rx", "url": "https://rx.example/hook"})
         for n in range(10):
-            await _fire(client, ids["source_id"], n)
+            await fire(client, ids["source_id"], n)
         now = time.time()
         claimed = await claim_due(rt.engine, 50, now + 60, now)
         assert len(claimed) == 10
@@ -107,7 +99,7 @@ async def test_a_retried_dead_letter_gets_a_fresh_schedule(
 ) -> None:
     receiver.script = [(503, {})] * 3 + [(429, {"Retry-After": "0.2"})]
     ids = await pipeline({"kind": "webhook", "name": "rx", "url": receiver.url, "retry_schedule": [0.05, 0.05]})
-    event_id = await _fire(client, ids["source_id"])
+    event_id = await fire(client, ids["source_id"])
 
     async def status_is(status: str) -> Callable[[], Awaitable[bool]]:
         async def check() -> bool:
@@ -156,7 +148,7 @@ async def test_an_internal_error_in_one_delivery_keeps_the_others_outcomes(
         await original(*args, **kwargs)
 
     monkeypatch.setattr(delivery_engine, "observe", flaky)
-    failing, fine = await _fire(client, ids["source_id"], 1), await _fire(client, ids["source_id"], 2)
+    failing, fine = await fire(client, ids["source_id"], 1), await fire(client, ids["source_id"], 2)
 
     async def both_recorded() -> bool:
         a, b = await _delivery(client, failing), await _delivery(client, fine)
@@ -188,7 +180,7 @@ async def test_a_delivery_whose_event_was_purged_is_dead_not_stuck(
                 "updated_at": now,
             },
         )
-    later = await _fire(client, ids["source_id"], 1)  # same thread as the orphan
+    later = await fire(client, ids["source_id"], 1)  # same thread as the orphan
 
     async def delivered() -> bool:
         return (await _delivery(client, later))["status"] == "delivered"
@@ -245,7 +237,7 @@ async def test_a_huge_answer_is_cut_to_its_excerpt(tmp_path: Path) -> None:
         rt: Runtime = app.state.runtime
         rt.http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
         ids = await create_pipeline(client, {"kind": "webhook", "name": "rx", "url": "https://rx.example/hook"})
-        event_id = await _fire(client, ids["source_id"])
+        event_id = await fire(client, ids["source_id"])
         now = time.time()
         await process_batch(rt, await claim_due(rt.engine, 50, now + 60, now))
         detail = (await client.get(f"/api/v1/events/{event_id}")).json()

@@ -11,18 +11,10 @@ import httpx
 
 from hub.delivery.ratelimit import LocalRateLimiter
 from hub.delivery.schedule import DEFAULT_SCHEDULE, horizon, next_delay
-from tests.conftest import wait_for
-from tests.helpers import github_issue, github_request
+from tests.conftest import fire, wait_for
 from tests.receiver import Receiver
 
 Pipeline = Callable[..., Awaitable[dict[str, Any]]]
-
-
-async def _fire(client: httpx.AsyncClient, source_id: str, number: int) -> str:
-    body, headers = github_request(github_issue(number))
-    resp = await client.post(f"/hooks/{source_id}", content=body, headers=headers)
-    assert resp.status_code == 202
-    return str(resp.json()["event_id"])
 
 
 def test_default_schedule_spans_more_than_three_days() -> None:
@@ -52,7 +44,7 @@ async def test_target_rate_limit_spreads_deliveries(
 ) -> None:
     ids = await pipeline({"kind": "webhook", "name": "rx", "url": receiver.url, "rate_limit_per_second": 5})
     for n in range(10):
-        await _fire(client, ids["source_id"], n)
+        await fire(client, ids["source_id"], n)
 
     async def ten() -> bool:
         return len(receiver.requests) == 10
@@ -71,7 +63,7 @@ async def test_dead_letters_bulk_retry_is_a_tracked_job(
     receiver.script = [(404, {})] * 6
     ids = await pipeline({"kind": "webhook", "name": "rx", "url": receiver.url})
     for n in range(6):
-        await _fire(client, ids["source_id"], n)
+        await fire(client, ids["source_id"], n)
 
     async def all_dead() -> bool:
         return len((await client.get("/api/v1/dead-letters")).json()) == 6
@@ -111,14 +103,14 @@ async def test_410_gone_disables_the_target_and_a_reset_delivers_what_waited(
 ) -> None:
     receiver.script = [(410, {})]
     ids = await pipeline({"kind": "webhook", "name": "rx", "url": receiver.url})
-    first = await _fire(client, ids["source_id"], 1)
+    first = await fire(client, ids["source_id"], 1)
     breaker = f"/api/v1/targets/{ids['target_id']}/breaker"
 
     async def disabled() -> bool:
         return (await client.get(breaker)).json()["state"] == "disabled"
 
     await wait_for(disabled)
-    later = [await _fire(client, ids["source_id"], n) for n in (2, 3)]
+    later = [await fire(client, ids["source_id"], n) for n in (2, 3)]
     detail = (await client.get(f"/api/v1/events/{first}")).json()
     delivery = detail["deliveries"][0]
     assert delivery["status"] == "pending" and delivery["last_status_code"] == 410  # kept, not dead

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hub.api.common import AdminKey, RatePerSecond, ReadKey, RetryStep, RuntimeDep, get_row, iso, now, reject_nulls
 from hub.api.text_guard import TextGuardRoute
 from hub.db import tables as t
+from hub.delivery.breaker import make_waiting_due
 from hub.errors import invalid, not_found
 from hub.ids import new_id
 from hub.runtime import Runtime
@@ -184,13 +185,8 @@ async def update_target(target_id: str, body: TargetUpdate, rt: RuntimeDep, _: A
     changes["updated_at"] = now()
     async with rt.engine.begin() as conn:
         await conn.execute(sa.update(t.targets).where(t.targets.c.id == target_id).values(**changes))
-        if changes.get("enabled") and not row["enabled"]:  # what waited for the target is due now
-            d = t.deliveries
-            await conn.execute(
-                sa.update(d)
-                .where(d.c.target_id == target_id, d.c.status == "pending", d.c.next_attempt_at > changes["updated_at"])
-                .values(next_attempt_at=changes["updated_at"])
-            )
+        if changes.get("enabled") and not row["enabled"]:
+            await make_waiting_due(conn, target_id, changes["updated_at"])
     rt.cache.invalidate()
     await rt.dispatcher.notify()
     return _out(rt, {**row, **changes})

@@ -11,17 +11,12 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from hub.connectors.parse import storable
 from hub.errors import HubError
 
 
 def _bad(text: str) -> bool:
-    if "\x00" in text:
-        return True
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return True
-    return False
+    return storable(text, len(text)) != text  # what ingest would have to clean
 
 
 def _strings(value: Any) -> Iterable[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.db import tables as t
 
@@ -126,16 +126,22 @@ async def disable(engine: AsyncEngine, target_id: str, now: float) -> None:
 
 async def reset(engine: AsyncEngine, target_id: str, now: float) -> bool:
     """Close the breaker and make the target's waiting deliveries due now."""
-    tg, d = t.targets, t.deliveries
+    tg = t.targets
     async with engine.begin() as conn:
         res = await conn.execute(
             sa.update(tg)
             .where(tg.c.id == target_id)
             .values(breaker_state="closed", consecutive_failures=0, breaker_opened_at=None, breaker_until=None)
         )
-        await conn.execute(
-            sa.update(d)
-            .where(d.c.target_id == target_id, d.c.status == "pending", d.c.next_attempt_at > now)
-            .values(next_attempt_at=now)
-        )
+        await make_waiting_due(conn, target_id, now)
     return bool(res.rowcount)
+
+
+async def make_waiting_due(conn: AsyncConnection, target_id: str, now: float) -> None:
+    """A target may send again (breaker reset, target enabled): what waited for it is due now."""
+    d = t.deliveries
+    await conn.execute(
+        sa.update(d)
+        .where(d.c.target_id == target_id, d.c.status == "pending", d.c.next_attempt_at > now)
+        .values(next_attempt_at=now)
+    )

@@ -86,6 +86,13 @@ async def _load(rt: Runtime, ids: list[str]) -> list[Any]:
         return list(await conn.execute(stmt))
 
 
+def _retry_delay(
+    row: Any, attempts: int, schedule: list[float] | None = None, retry_after: float | None = None
+) -> float | None:
+    """Seconds before the next try, in the schedule a manual retry restarts; None when it is used up."""
+    return next_delay(attempts - row.retry_base, schedule, _rng, retry_after)
+
+
 async def _process_one(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
     now = time.time()
     attempts = row.attempts + 1
@@ -111,8 +118,8 @@ async def _process_one(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
         if not applies(mapping, context):
             return Outcome(row.id, row.lease_until, "skipped", row.attempts, now, "mapping 'when' is false")
         post = render_post(mapping, context)
-    except MappingTimedOut as exc:  # not an attempt: nothing was sent; a bounded number of tries
-        delay = next_delay(attempts - row.retry_base, None, _rng)
+    except MappingTimedOut as exc:  # nothing was sent, but the try is counted: it ends after the schedule
+        delay = _retry_delay(row, attempts)
         if delay is None:
             return final("failed", f"mapping failed: {exc}")
         return Outcome(row.id, row.lease_until, "pending", attempts, now + delay, f"mapping failed: {exc}")
@@ -155,7 +162,7 @@ async def _process_one(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
             row.id, row.lease_until, "pending", attempts, now + DISABLED_RECHECK, result.error, 410, result, now
         )
     if result.outcome == "retry":
-        delay = next_delay(attempts - row.retry_base, target_info.retry_schedule, _rng, result.retry_after)
+        delay = _retry_delay(row, attempts, target_info.retry_schedule, result.retry_after)
         if delay is not None:
             return Outcome(
                 row.id, row.lease_until, "pending", attempts, now + delay, result.error, result.status_code, result, now
@@ -240,7 +247,7 @@ async def _process_safely(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
         log.exception("processing a delivery failed; retrying it later", extra={"delivery_id": row.id})
         error = f"internal error: {type(exc).__name__}"
         now, attempts = time.time(), row.attempts + 1  # counted: a failure that recurs ends as a dead letter
-        delay = next_delay(attempts - row.retry_base, None, _rng)
+        delay = _retry_delay(row, attempts)
         if delay is None:
             return Outcome(row.id, row.lease_until, "dead", attempts, now, error)
         return Outcome(row.id, row.lease_until, "pending", attempts, now + delay, error)

@@ -31,6 +31,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from hub.mapping.budget import (
+    CHECK_EVERY,
     COSTLY_FILTERS,
     MAX_OUTPUT_CHARS,
     RENDER_SECONDS,
@@ -49,11 +50,16 @@ from hub.mapping.budget import (
 __all__ = ["RENDER_SECONDS", "BoundedSandbox", "BudgetExceeded", "render_bounded"]
 
 
+def _refuse_without_budget() -> None:
+    """Outside a render (Jinja folding constants at compile time) nothing runs: there is no deadline."""
+    if budget.deadline == float("inf"):
+        raise nodes.Impossible()
+
+
 def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)  # keeps jinja's pass_context / pass_environment markers
     def run(*args: Any, **kwargs: Any) -> Any:
-        if budget.deadline == float("inf"):  # compile-time constant folding: not without a budget
-            raise nodes.Impossible()
+        _refuse_without_budget()
         tick()
         plain = args[1:] if args and isinstance(args[0], Context | EvalContext | Environment) else args
         check_filter(name, plain, kwargs)
@@ -70,8 +76,7 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
 def _bounded_test(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def run(*args: Any, **kwargs: Any) -> Any:
-        if budget.deadline == float("inf"):
-            raise nodes.Impossible()
+        _refuse_without_budget()
         tick()
         result = func(*args, **kwargs)
         check_deadline()  # "x in huge": one call may take long
@@ -80,26 +85,8 @@ def _bounded_test(func: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def bounded_tojson(value: Any, indent: int | None = None) -> str:
-    """Jinja's ``tojson`` (HTML-safe JSON), encoded piece by piece within the budget."""
-    encoder = json.JSONEncoder(indent=indent, sort_keys=True, default=str)
-    out: list[str] = []
-    size = 0
-    for chunk in encoder.iterencode(value):
-        tick()
-        size += len(chunk)
-        if size > MAX_OUTPUT_CHARS:
-            raise too_big("tojson")
-        out.append(chunk)
-    text = "".join(out)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
-
-
-def json_excerpt(value: Any, limit: int = 3000, indent: int = 2) -> str:
-    """``value`` as indented JSON, cut to ``limit`` characters: encoded piece by piece and stopped at the
-    limit, so a huge or deeply nested payload costs what the excerpt costs."""
-    limit = max(0, min(limit, 1_000_000))
-    encoder = json.JSONEncoder(indent=max(0, min(indent, 8)), ensure_ascii=False, sort_keys=True, default=str)
+def _encode(encoder: json.JSONEncoder, value: Any, limit: int) -> tuple[str, bool]:
+    """``value`` as JSON, piece by piece, every piece counted; (text, complete), stopped past ``limit``."""
     out: list[str] = []
     size = 0
     for chunk in encoder.iterencode(value):
@@ -107,8 +94,25 @@ def json_excerpt(value: Any, limit: int = 3000, indent: int = 2) -> str:
         out.append(chunk)
         size += len(chunk)
         if size > limit:
-            return "".join(out)[:limit] + "…"
-    return "".join(out)
+            return "".join(out), False
+    return "".join(out), True
+
+
+def bounded_tojson(value: Any, indent: int | None = None) -> str:
+    """Jinja's ``tojson`` (HTML-safe JSON), encoded within the budget."""
+    text, complete = _encode(json.JSONEncoder(indent=indent, sort_keys=True, default=str), value, MAX_OUTPUT_CHARS)
+    if not complete:
+        raise too_big("tojson")
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
+
+
+def json_excerpt(value: Any, limit: int = 3000, indent: int = 2) -> str:
+    """``value`` as indented JSON, cut to ``limit`` characters: stopped at the limit, so a huge or deeply
+    nested payload costs what the excerpt costs."""
+    limit = max(0, min(limit, 1_000_000))
+    encoder = json.JSONEncoder(indent=max(0, min(indent, 8)), ensure_ascii=False, sort_keys=True, default=str)
+    text, complete = _encode(encoder, value, limit)
+    return text if complete else text[:limit] + "…"
 
 
 class _BoundedCodeGenerator(CodeGenerator):
@@ -178,14 +182,14 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def getattr(self, obj: Any, attribute: str) -> Any:
         b = budget
         b.ops += 1
-        if not b.ops % 32:
+        if not b.ops % CHECK_EVERY:
             check_deadline()
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         b = budget
         b.ops += 1
-        if not b.ops % 32:
+        if not b.ops % CHECK_EVERY:
             check_deadline()
         if isinstance(argument, slice):  # a slice is a copy: a built value
             return check_size(super().getitem(obj, argument))

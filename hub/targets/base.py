@@ -181,16 +181,13 @@ async def send_http(req: OutboundRequest, ctx: DeliveryContext) -> SendResult:
             await resp.aclose()
     except EgressBlocked as exc:  # a configuration error: retrying would not help
         return SendResult("dead", error=str(exc)[:500], latency_ms=(time.perf_counter() - started) * 1000)
-    except httpx.HTTPError as exc:
+    except Exception as exc:  # network errors, timeouts, answers the client cannot read: retried
         latency = (time.perf_counter() - started) * 1000
         if blocked := egress_refusal(exc):  # a host name that resolved to refused addresses only
             return SendResult("dead", error=str(blocked)[:500], latency_ms=latency)
         kind = "timeout: " if isinstance(exc, httpx.TimeoutException) else ""
         error = scrub(f"{kind}{type(exc).__name__}: {exc}", [req.url, *req.headers.values()])
         return SendResult("retry", error=error[:500], latency_ms=latency)
-    except Exception as exc:  # what the client library does not map (a malformed answer…): retried too
-        error = scrub(f"{type(exc).__name__}: {exc}", [req.url, *req.headers.values()])
-        return SendResult("retry", error=error[:500], latency_ms=(time.perf_counter() - started) * 1000)
     latency = (time.perf_counter() - started) * 1000
     outcome = classify(resp.status_code)
     excerpt = answer.decode(resp.encoding or "utf-8", "replace")[:EXCERPT_CHARS] if answer else None

@@ -18,7 +18,7 @@ from hub.delivery.claim import claim_due
 from hub.delivery.ratelimit import RedisRateLimiter
 from hub.ids import new_id
 from hub.runtime import Runtime
-from tests.conftest import create, wait_for
+from tests.conftest import create, fire, wait_for
 from tests.helpers import GITHUB_SECRET, github_issue, github_request
 from tests.pg import PG_DSN
 from tests.receiver import Receiver
@@ -91,20 +91,13 @@ async def _pipeline(c: httpx.AsyncClient, target: dict[str, Any]) -> str:
     return str(src["id"])
 
 
-async def _fire(c: httpx.AsyncClient, source_id: str, n: int, action: str = "opened") -> str:
-    body, headers = github_request(github_issue(n, action))
-    resp = await c.post(f"/hooks/{source_id}", content=body, headers=headers)
-    assert resp.status_code == 202, resp.text
-    return str(resp.json()["event_id"])
-
-
 def _received(rx: Receiver) -> set[str]:
     return {r.body["post"]["event_id"] for r in rx.requests}
 
 
 async def test_webhooks_flow_through_arq_workers(scaled_client: httpx.AsyncClient, receiver: Receiver) -> None:
     sid = await _pipeline(scaled_client, {"kind": "webhook", "name": "rx", "url": receiver.url})
-    events = [await _fire(scaled_client, sid, n) for n in range(40)]
+    events = [await fire(scaled_client, sid, n) for n in range(40)]
 
     async def all_in() -> bool:
         return set(events) <= _received(receiver)
@@ -122,7 +115,7 @@ async def test_sweeper_delivers_after_redis_is_flushed(
     client = aioredis.Redis.from_url(settings.redis_url)
     events = []
     for n in range(20):
-        events.append(await _fire(scaled_client, sid, n))
+        events.append(await fire(scaled_client, sid, n))
         await client.flushdb()  # every queued job vanishes
     await client.aclose()
 
@@ -143,7 +136,7 @@ async def test_circuit_breaker_opens_probes_half_open_and_closes(
         scaled_client, {"kind": "webhook", "name": "rx", "url": receiver.url, "retry_schedule": [0.05] * 40}
     )
     tid = (await scaled_client.get("/api/v1/targets")).json()[0]["id"]
-    event_id = await _fire(scaled_client, sid, 1)
+    event_id = await fire(scaled_client, sid, 1)
 
     async def breaker() -> dict[str, Any]:
         data: dict[str, Any] = (await scaled_client.get(f"/api/v1/targets/{tid}/breaker")).json()
@@ -202,7 +195,7 @@ async def test_postgres_outage_answers_503_never_a_false_202_and_recovers(
     """While the database refuses connections ingest answers 503 (the provider retries); afterwards it
     accepts again without a restart, and every event that got a 202 is delivered."""
     sid = await _pipeline(client, {"kind": "webhook", "name": "rx", "url": receiver.url})
-    accepted = [await _fire(client, sid, 1)]
+    accepted = [await fire(client, sid, 1)]
     name = settings.database_url.rsplit("/", 1)[1]
     admin = await asyncpg.connect(PG_DSN)
     try:
@@ -221,7 +214,7 @@ async def test_postgres_outage_answers_503_never_a_false_202_and_recovers(
     finally:
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await admin.close()
-    accepted += [await _fire(client, sid, n) for n in range(6, 9)]
+    accepted += [await fire(client, sid, n) for n in range(6, 9)]
 
     async def all_in() -> bool:
         return set(accepted) <= _received(receiver)
