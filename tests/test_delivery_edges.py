@@ -143,7 +143,7 @@ async def test_an_internal_error_in_one_delivery_keeps_the_others_outcomes(
     original = delivery_engine.observe
 
     async def flaky(*args: Any, **kwargs: Any) -> None:
-        if args[3] is False:  # counting a failure for the breaker: the database blips
+        if args[2] is False:  # counting a failure for the breaker: the database blips
             raise sa.exc.OperationalError("UPDATE targets", {}, Exception("database is locked"))
         await original(*args, **kwargs)
 

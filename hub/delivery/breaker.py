@@ -76,9 +76,7 @@ async def admit(
     return None if won.rowcount == 1 else now + PROBE_WAIT
 
 
-async def observe(
-    engine: AsyncEngine, target_id: str, st: BreakerState | None, success: bool, policy: BreakerPolicy, now: float
-) -> None:
+async def observe(engine: AsyncEngine, target_id: str, success: bool, policy: BreakerPolicy, now: float) -> None:
     """Count a send's outcome: a success closes the breaker, repeated failures open it."""
     tg = t.targets
     async with engine.begin() as conn:

@@ -148,10 +148,10 @@ async def _process_one(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
     st = flow.states.get(target_info.id)
     dirty = st is None or st.state != "closed" or st.failures or target_info.id in flow.failed
     if result.outcome == "delivered" and dirty:
-        await observe(rt.engine, target_info.id, st, True, policy_of(rt), now)
+        await observe(rt.engine, target_info.id, True, policy_of(rt), now)
     elif result.outcome == "retry":
         flow.failed.add(target_info.id)
-        await observe(rt.engine, target_info.id, st, False, policy_of(rt), now)
+        await observe(rt.engine, target_info.id, False, policy_of(rt), now)
     if result.outcome == "delivered":
         return Outcome(row.id, row.lease_until, "delivered", attempts, now, None, result.status_code, result, now)
     if result.outcome == "gone":  # the delivery waits with the others; a breaker reset makes them all due
