@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -39,9 +40,27 @@ def sqlalchemy_url(name: str) -> str:
     return f"{base}/{name}"
 
 
+_CLAIM_TTL = 3600  # seconds; a claim of a run that died frees itself
+_claimed: dict[str, int] = {}
+
+
+def _claim_redis_db() -> int:
+    """A database index of the shared server that no other test run uses: claimed with SET NX in db 0
+    (so several test runs, CI and a developer's, can share the server), released when the run ends."""
+    if "db" in _claimed:
+        return _claimed["db"]
+    control = redis.Redis.from_url(f"{REDIS_URL}/0")
+    for index in range(1, 16):
+        if control.set(f"hub-test-claim:{index}", os.getpid(), nx=True, ex=_CLAIM_TTL):
+            _claimed["db"] = index
+            atexit.register(control.delete, f"hub-test-claim:{index}")
+            return index
+    raise AssertionError("every Redis database 1-15 is claimed by another test run")
+
+
 def fresh_redis_db() -> str:
-    """A Redis database index of the shared server, emptied; tests run one at a time."""
-    url = f"{REDIS_URL}/{9}"
+    """This run's own Redis database of the shared server, emptied."""
+    url = f"{REDIS_URL}/{_claim_redis_db()}"
     redis.Redis.from_url(url).flushdb()
     return url
 
