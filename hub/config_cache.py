@@ -37,6 +37,7 @@ class SourceInfo:
     enabled: bool
     previous_secret: str | None = None  # still accepted until previous_until (secret rotation)
     previous_until: float | None = None
+    secret_settings: dict[str, Any] = field(default_factory=dict)  # settings the connector declares secret
 
     def previous_secret_at(self, now: float) -> str | None:
         if self.previous_secret and self.previous_until is not None and now < self.previous_until:
@@ -135,6 +136,7 @@ class ConfigCache:
                     row["enabled"],
                     previous,
                     row["previous_secret_until"],
+                    self._box.open_json(row["secret_settings_enc"]),
                 )
             for row in (await conn.execute(sa.select(t.targets))).mappings():
                 try:

@@ -12,10 +12,11 @@ from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
 from hub.api.deliveries import DeliveryDetail, DeliveryOut, attempt_out, delivery_out
 from hub.api.error_docs import conflict
 from hub.api.text_guard import TextGuardRoute
-from hub.connectors.parse import ParseError, loads_json
+from hub.connectors.parse import ParseError
 from hub.db import tables as t
 from hub.errors import HubError, not_found
 from hub.ingest.store import delivery_rows
+from hub.mapping.context import stored_payload
 
 router = APIRouter(prefix="/api/v1", tags=["events"], route_class=TextGuardRoute)
 EventStatus = Literal["ignored", "unrouted", "pending", "delivered", "failed"]
@@ -141,8 +142,8 @@ async def get_event(event_id: str, rt: RuntimeDep, _: ReadKey) -> EventDetail:
             .all()
         )
     try:
-        payload: Any = loads_json(ev["body"])
-    except ParseError:  # e.g. a form-encoded body: shown as text
+        payload: Any = stored_payload(ev["payload"], ev["body"], ev["headers"], rt.connectors.get(ev["connector"]))
+    except ParseError:  # a body no connector reads as JSON: shown as text
         payload = ev["body"].decode("utf-8", "replace")
     details = [
         DeliveryDetail(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hub.api.common import ReadKey, RuntimeDep, is_admin
 from hub.api.text_guard import TextGuardRoute
 from hub.errors import HubError, invalid
+from hub.mapping.context import mapping_context
 from hub.mapping.post import Post
 from hub.mapping.render import MappingError, applies, render_post
 from hub.targets.registry import TARGETS, get_target
@@ -67,7 +68,8 @@ class PreviewOut(BaseModel):
 async def preview(body: PreviewIn, rt: RuntimeDep, key_id: ReadKey) -> PreviewOut:
     if isinstance(body.mapping, dict) and not await is_admin(rt, key_id):
         raise HubError(403, "forbidden", "an inline mapping is a template: previewing one needs an admin key")
-    if await rt.cache.connector(body.connector) is None:
+    spec = await rt.cache.connector(body.connector)
+    if spec is None:
         raise invalid(f"unknown connector {body.connector!r}", field="connector")
     target = get_target(body.target_kind)
     if target is None:
@@ -79,18 +81,17 @@ async def preview(body: PreviewIn, rt: RuntimeDep, key_id: ReadKey) -> PreviewOu
         config = target.Config.model_validate(settings)
     except ValidationError as exc:
         raise invalid(f"invalid {body.target_kind} settings: {exc.errors()[0]['msg']}") from None
-    context = {
-        "payload": body.payload,
-        "event": {
-            "id": "evt_preview",
-            "type": body.event_type,
-            "source_id": "src_preview",
-            "connector": body.connector,
-            "subject": None,
-            "received_at": 0,
-        },
-        "source": {"id": "src_preview", "name": "preview"},
-    }
+    context = mapping_context(
+        payload=body.payload,
+        spec=spec,
+        event_id="evt_preview",
+        event_type=body.event_type,
+        source_id="src_preview",
+        connector=body.connector,
+        subject=None,
+        received_at=0,
+        source_name="preview",
+    )
     try:
         mapping = rt.mappings.resolve(body.connector, body.event_type, body.mapping)
         if not applies(mapping, context):

@@ -18,15 +18,26 @@ _FIELD = re.compile(r"\{([A-Za-z0-9_.\-]+)\}")
 
 
 class ParseError(Exception):
-    """The body cannot be understood by the connector (answered 400)."""
+    """The request cannot be understood by the connector (answered 400 with ``code``)."""
+
+    def __init__(self, message: str, code: str = "unparseable_body") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
 class ParsedEvent:
+    """One business event of a request. ``own_payload``: the payload is not simply the body's JSON (a
+    batch item, a form field, a body that is not JSON), so it is stored beside the raw request.
+    ``dedup_window``: the dedup key counts only within these seconds. ``ignored``: stored, never routed."""
+
     payload: Any
     type: str
     dedup_key: str | None
     subject: str | None
+    own_payload: bool = False
+    dedup_window: float | None = None
+    ignored: bool = False
 
 
 def lookup(data: Any, path: str) -> Any:
@@ -44,10 +55,14 @@ def lookup(data: Any, path: str) -> Any:
     return cur
 
 
+def is_form(spec: ConnectorSpec, req: RawRequest) -> bool:
+    ctype = (req.header("content-type") or "").split(";")[0].strip().lower()
+    return ctype == "application/x-www-form-urlencoded" and spec.form_field is not None
+
+
 def parse_payload(spec: ConnectorSpec, req: RawRequest) -> Any:
     body = req.body
-    ctype = (req.header("content-type") or "").split(";")[0].strip().lower()
-    if ctype == "application/x-www-form-urlencoded" and spec.form_field:
+    if is_form(spec, req) and spec.form_field:
         try:
             fields = parse_qs(body.decode("utf-8"), strict_parsing=True)
         except (UnicodeDecodeError, ValueError) as exc:
@@ -87,14 +102,17 @@ def loads_json(body: bytes) -> Any:
         raise ParseError(f"body is not valid JSON: {type(exc).__name__}: {exc}"[:300]) from None
 
 
-def _event_type(spec: ConnectorSpec, req: RawRequest, payload: Any) -> str:
+def event_type_of(spec: ConnectorSpec, req: RawRequest, payload: Any) -> str:
     ets = spec.event_type
     base: str | None = None
     if ets.header:
         base = req.header(ets.header)
     if not base and ets.field:
         value = lookup(payload, ets.field)
-        base = str(value) if value is not None else None
+        base = str(value) if value is not None and not isinstance(value, dict | list) else None
+    if not base and ets.required:
+        where = " or ".join(x for x in (ets.header and f"header {ets.header}", ets.field and f"field {ets.field}") if x)
+        raise ParseError(f"the event type is missing ({where})", "missing_event_type")
     base = base or ets.default
     if ets.action_field:
         action = lookup(payload, ets.action_field)
@@ -127,15 +145,22 @@ def dedup_key(value: str) -> str:
     return "sha256:" + hashlib.sha256(value.encode(errors="surrogatepass")).hexdigest()
 
 
-def _dedup(spec: ConnectorSpec, req: RawRequest, payload: Any) -> str | None:
-    if spec.dedup.header:
-        value = req.header(spec.dedup.header)
+def content_hash(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def dedup_of(spec: ConnectorSpec, req: RawRequest, payload: Any) -> str | None:
+    """The first delivery id present (headers in order, then the field), else the body's hash if asked."""
+    for name in spec.dedup.headers():
+        value = req.header(name)
         if value:
             return dedup_key(value)
     if spec.dedup.field:
         found = lookup(payload, spec.dedup.field)
-        if found is not None:
+        if found is not None and not isinstance(found, dict | list):
             return dedup_key(str(found))
+    if spec.dedup.content_hash:
+        return content_hash(req.body)
     return None
 
 
@@ -153,11 +178,20 @@ def subject_of(templates: list[str], payload: Any) -> str | None:
     return None
 
 
-def parse(spec: ConnectorSpec, req: RawRequest) -> ParsedEvent:
-    payload = parse_payload(spec, req)
+def event_for(spec: ConnectorSpec, req: RawRequest, payload: Any, own_payload: bool = True) -> ParsedEvent:
+    """One event with its type, dedup key and subject as the spec finds them in ``payload`` and ``req``."""
+    event_type = storable(event_type_of(spec, req, payload), 200)
     return ParsedEvent(
         payload=payload,
-        type=storable(_event_type(spec, req, payload), 200),
-        dedup_key=_dedup(spec, req, payload),
+        type=event_type,
+        dedup_key=dedup_of(spec, req, payload),
         subject=subject_of(spec.subject, payload),
+        own_payload=own_payload,
+        dedup_window=spec.dedup.window_seconds,
+        ignored=event_type in spec.handshake.ignore_types,
     )
+
+
+def parse(spec: ConnectorSpec, req: RawRequest) -> ParsedEvent:
+    """The one event of a request whose body is the payload (JSON, or JSON in a form field)."""
+    return event_for(spec, req, parse_payload(spec, req), own_payload=is_form(spec, req))

@@ -18,7 +18,11 @@ class _Strict(BaseModel):
 class SignatureSpec(_Strict):
     """How a request proves it comes from the provider."""
 
-    scheme: Literal["hmac", "token", "none"] = "hmac"
+    scheme: Literal["hmac", "token", "basic", "none"] = Field(
+        "hmac",
+        description="hmac: a digest of the signed content; token: the header equals prefix + secret; "
+        "basic: HTTP Basic with the source's settings.username and the secret as password; none.",
+    )
     header: str = ""
     algorithm: Algorithm = "sha256"
     encoding: Encoding = "hex"
@@ -50,11 +54,54 @@ class EventTypeSpec(_Strict):
     field: str | None = None
     action_field: str | None = None
     default: str = "event"
+    required: bool = Field(
+        False, description="A request without the event type (header or field) is refused: 400 missing_event_type."
+    )
 
 
 class DedupSpec(_Strict):
-    header: str | None = None
+    """What makes two deliveries the same event: a delivery id (first header or field present), or a hash
+    of the body. With ``window_seconds`` a repeat counts only within that time (providers whose every
+    notification looks the same: later changes must get through)."""
+
+    header: str | list[str] | None = None
     field: str | None = None
+    content_hash: bool = Field(False, description="Use a hash of the body when no header or field gives an id.")
+    window_seconds: float | None = Field(None, gt=0, le=86400)
+
+    def headers(self) -> list[str]:
+        if self.header is None:
+            return []
+        return [self.header] if isinstance(self.header, str) else list(self.header)
+
+
+ViewValue = str | list[str]
+
+
+class ObjectView(_Strict):
+    """The business object an event is about. Each value is a template like ``{issue.title}`` (or a list
+    of them: the first whose fields all exist); text without braces is taken literally."""
+
+    kind: ViewValue = ""
+    id: ViewValue = ""
+    title: ViewValue = ""
+    url: ViewValue = ""
+    state: ViewValue = ""
+
+
+class ActorView(_Strict):
+    name: ViewValue = ""
+    email: ViewValue = ""
+    id: ViewValue = ""
+
+
+class ViewSpec(_Strict):
+    """The normalised view offered to mappings beside the raw payload: ``view.object``, ``view.actor``,
+    ``view.action``."""
+
+    object: ObjectView = ObjectView()
+    actor: ActorView = ActorView()
+    action: ViewValue = ""
 
 
 class ChallengeSpec(_Strict):
@@ -93,8 +140,21 @@ class ConnectorSpec(_Strict):
     form_field: str | None = Field(None, description="Form-encoded bodies carry the JSON in this field.")
     handshake: HandshakeSpec = HandshakeSpec()
     events: dict[str, str] = Field(default_factory=dict, description="Event types understood, with a summary.")
+    views: dict[str, ViewSpec] = Field(
+        default_factory=dict,
+        description="Event type pattern (shell wildcards) → the normalised view; the first pattern that matches.",
+    )
     settings_schema: dict[str, Any] = Field(default_factory=dict)
+    secret_settings: list[str] = Field(
+        default_factory=list, description="Settings that are secrets: encrypted at rest, never returned."
+    )
     secret_required: bool = True
+    hooks: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9_]+$",
+        description="A module of hub.connectors.hooks for what the spec cannot say (handshakes, batches, replies).",
+    )
+    setup: str = Field("", description="Markdown: how to point the provider at hub (what to paste where).")
 
     def signature_for(self, overrides: dict[str, Any] | None) -> SignatureSpec:
         """The signature spec after a source's allowed overrides."""

@@ -103,7 +103,26 @@ def _check_timestamp(spec: SignatureSpec, req: RawRequest, now: float) -> None:
         raise VerificationError("stale_timestamp", f"timestamp outside the {tolerance}s tolerance")
 
 
-def verify(spec: SignatureSpec, secret: str | None, req: RawRequest, now: float) -> None:
+def _check_basic(spec: SignatureSpec, presented: str, username: str, secret: str) -> None:
+    scheme, _, encoded = presented.strip().partition(" ")
+    try:
+        user, sep, password = base64.b64decode(encoded.strip(), validate=True).partition(b":")
+    except ValueError:
+        user, sep, password = b"", b"", b""
+    if scheme.lower() != "basic" or not sep:
+        raise VerificationError("bad_signature", f"header {spec.header} is not HTTP Basic credentials")
+    user_ok = hmac.compare_digest(user, username.encode())
+    if not (hmac.compare_digest(password, secret.encode()) and user_ok):
+        raise VerificationError("bad_signature", f"header {spec.header} does not match")
+
+
+def verify(
+    spec: SignatureSpec,
+    secret: str | None,
+    req: RawRequest,
+    now: float,
+    settings: Mapping[str, object] | None = None,
+) -> None:
     """Raise VerificationError unless the request carries a valid signature for ``secret``."""
     if spec.scheme == "none":
         return
@@ -113,8 +132,11 @@ def verify(spec: SignatureSpec, secret: str | None, req: RawRequest, now: float)
     if not secret:
         raise VerificationError("bad_signature", "the source has no secret to verify with")
     if spec.scheme == "token":
-        if not hmac.compare_digest(wire_bytes(presented), secret.encode()):
+        if not hmac.compare_digest(wire_bytes(presented), (spec.prefix + secret).encode()):
             raise VerificationError("bad_signature", f"header {spec.header} does not match")
+        return
+    if spec.scheme == "basic":
+        _check_basic(spec, presented, str((settings or {}).get("username") or ""), secret)
         return
     _check_timestamp(spec, req, now)
     expected = compute_signature(spec, decode_key(secret, spec.key_encoding), signed_content(spec.signed, req))

@@ -23,6 +23,8 @@ sources = sa.Table(
     sa.Column("connector", sa.String(100), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("secret_enc", sa.Text, nullable=True),
+    # settings the connector declares secret (Box's secondary key…), a sealed JSON object
+    sa.Column("secret_settings_enc", sa.Text, nullable=True),
     # secret rotation: the secret before the last change stays valid until previous_secret_until
     sa.Column("previous_secret_enc", sa.Text, nullable=True),
     sa.Column("previous_secret_until", sa.Float, nullable=True),
@@ -77,6 +79,9 @@ events = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("headers", sa.JSON, nullable=False),
     sa.Column("body", sa.LargeBinary, nullable=False),
+    # JSON text of the event's own payload when it is not simply the body's JSON (a batch item, a form
+    # field, a body that is not JSON); delivery reads it without the inbound connector
+    sa.Column("payload", sa.Text, nullable=True),
     sa.Column("received_at", sa.Float, nullable=False),
     sa.UniqueConstraint("source_id", "dedup_key", name="uq_events_source_dedup"),
     sa.Index("ix_events_source_received", "source_id", "received_at"),

@@ -12,13 +12,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub.connectors.parse import ParseError, parse_payload
-from hub.connectors.verify import RawRequest
+from hub.connectors.parse import ParseError
 from hub.db import tables as t
 from hub.delivery.breaker import DISABLED_RECHECK, disable, load_states, observe
 from hub.delivery.flow import BatchFlow, flow_wait, policy_of
 from hub.delivery.schedule import next_delay
 from hub.ids import new_id
+from hub.mapping.context import mapping_context, stored_payload
 from hub.mapping.render import MappingError, MappingTimedOut, applies, render_post
 from hub.runtime import Runtime
 from hub.targets.base import DeliveryContext, SendResult, scrub
@@ -43,21 +43,6 @@ class Outcome:
     started_at: float = 0.0
 
 
-def _mapping_context(row: Any, payload: Any, source_name: str) -> dict[str, Any]:
-    return {
-        "payload": payload,
-        "event": {
-            "id": row.event_id,
-            "type": row.type,
-            "source_id": row.source_id,
-            "connector": row.connector,
-            "subject": row.subject,
-            "received_at": row.received_at,
-        },
-        "source": {"id": row.source_id, "name": source_name},
-    }
-
-
 async def _load(rt: Runtime, ids: list[str]) -> list[Any]:
     d, e = t.deliveries, t.events
     stmt = (
@@ -73,6 +58,7 @@ async def _load(rt: Runtime, ids: list[str]) -> list[Any]:
             d.c.last_status_code,
             e.c.type,
             e.c.body,
+            e.c.payload,
             e.c.headers,
             e.c.source_id,
             e.c.connector,
@@ -108,12 +94,20 @@ async def _process_one(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
     target = get_target(target_info.kind) if target_info else None
     if route is None or target_info is None or target is None:
         return final("dead", "the route or target was deleted")
-    if spec is None:
-        return final("dead", f"connector {row.connector} is no longer registered")
     try:
-        payload = parse_payload(spec, RawRequest(body=row.body, headers=row.headers))
+        payload = stored_payload(row.payload, row.body, row.headers, spec)
         source = await rt.cache.source(row.source_id)
-        context = _mapping_context(row, payload, source.name if source else "")
+        context = mapping_context(
+            payload=payload,
+            spec=spec,
+            event_id=row.event_id,
+            event_type=row.type,
+            source_id=row.source_id,
+            connector=row.connector,
+            subject=row.subject,
+            received_at=row.received_at,
+            source_name=source.name if source else "",
+        )
         mapping = rt.mappings.resolve(row.connector, row.type, route.mapping)
         if not applies(mapping, context):
             return Outcome(row.id, row.lease_until, "skipped", row.attempts, now, "mapping 'when' is false")

@@ -26,6 +26,7 @@ STOP_TIMEOUT = 10.0
 SYSTEMIC_FAILURES = 3
 
 _Item = tuple[NewEvent, Sequence[RouteInfo], "asyncio.Future[StoredEvent]"]
+_Group = list[_Item]  # the events of one request: always in the same transaction
 
 
 StoreBatch = Callable[[Sequence[tuple[NewEvent, Sequence[RouteInfo]]]], Awaitable[list[StoredEvent]]]
@@ -48,15 +49,17 @@ class IngestBatcher:
         self._store, self._close = batch_store_for(engine)
         self._max = max_batch
         self._last_busy = 0.0
-        self._pending: list[_Item] = []
-        self._inflight: list[_Item] = []
+        self._pending: list[_Group] = []
+        self._inflight: list[_Group] = []
         self._stopping = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def under_pressure(self) -> bool:
         """True while webhooks arrive in bursts: the embedded worker then yields the CPU to ingest."""
-        return len(self._pending) >= PRESSURE_BATCH or time.monotonic() - self._last_busy < PRESSURE_WINDOW
+        return (
+            sum(len(g) for g in self._pending) >= PRESSURE_BATCH or time.monotonic() - self._last_busy < PRESSURE_WINDOW
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hub-ingest-writer")
@@ -72,58 +75,77 @@ class IngestBatcher:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
-        for _, _, fut in [*self._inflight, *self._pending]:  # only after the timeout: 503, the provider retries
+        for _, _, fut in [
+            item for group in (*self._inflight, *self._pending) for item in group
+        ]:  # only after the timeout: 503, the provider retries
             if not fut.done():
                 fut.set_exception(RuntimeError("hub is shutting down"))
         await asyncio.to_thread(self._close)  # the SQLite writer thread may still be finishing a commit
 
     async def store(self, ev: NewEvent, routes: Sequence[RouteInfo]) -> StoredEvent:
+        return (await self.store_many([(ev, routes)]))[0]
+
+    async def store_many(self, items: Sequence[tuple[NewEvent, Sequence[RouteInfo]]]) -> list[StoredEvent]:
+        """Store the events of one request together: all in one transaction, or none."""
         if self._task is None or self._task.done():  # not started (or stopped): store on our own
-            return (await self._store([(ev, routes)]))[0]
-        fut: asyncio.Future[StoredEvent] = asyncio.get_running_loop().create_future()
-        self._pending.append((ev, routes, fut))
+            return await self._store(items)
+        loop = asyncio.get_running_loop()
+        group: _Group = [(ev, routes, loop.create_future()) for ev, routes in items]
+        self._pending.append(group)
         self._wake.set()
-        return await fut
+        return [await fut for _, _, fut in group]
+
+    def _next_batch(self) -> list[_Group]:
+        """Whole groups, up to the batch size (a group bigger than that goes alone)."""
+        size, count = 0, 0
+        for group in self._pending:
+            if count and size + len(group) > self._max:
+                break
+            size, count = size + len(group), count + 1
+        batch, self._pending = self._pending[:count], self._pending[count:]
+        return batch
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                batch, self._pending = self._pending[: self._max], self._pending[self._max :]
+                batch = self._next_batch()
                 self._inflight = batch
                 await self._flush(batch)
                 self._inflight = []
             if self._stopping:
                 return
 
-    async def _flush(self, batch: list[_Item]) -> bool:
+    async def _flush(self, batch: list[_Group]) -> bool:
         """Store a batch; True when it was committed."""
-        if len(batch) >= PRESSURE_BATCH:
+        items = [item for group in batch for item in group]
+        if len(items) >= PRESSURE_BATCH:
             self._last_busy = time.monotonic()
         try:
-            results = await self._store([(ev, routes) for ev, routes, _ in batch])
+            results = await self._store([(ev, routes) for ev, routes, _ in items])
         except Exception as exc:  # nothing was committed
             if len(batch) > 1:
                 await self._one_by_one(batch, exc)
                 return False
-            log.exception("storing an event failed", extra={"source_id": batch[0][0].source_id})
-            if not batch[0][2].done():
-                batch[0][2].set_exception(exc)
+            log.exception("storing an event failed", extra={"source_id": items[0][0].source_id})
+            for _, _, fut in items:
+                if not fut.done():
+                    fut.set_exception(exc)
             return False
-        for (_, _, fut), result in zip(batch, results, strict=True):
+        for (_, _, fut), result in zip(items, results, strict=True):
             if not fut.done():
                 fut.set_result(result)
         return True
 
-    async def _one_by_one(self, batch: list[_Item], exc: Exception) -> None:
-        """One bad event must not fail its neighbours: store them one by one. Several failures in a row
+    async def _one_by_one(self, batch: list[_Group], exc: Exception) -> None:
+        """One bad request must not fail its neighbours: store them one by one. Several failures in a row
         mean the database itself is failing: answer the rest at once (503) instead of one timeout each."""
         failures = 0
-        for i, item in enumerate(batch):
-            failures = 0 if await self._flush([item]) else failures + 1
+        for i, group in enumerate(batch):
+            failures = 0 if await self._flush([group]) else failures + 1
             if failures >= SYSTEMIC_FAILURES:
-                for _, _, fut in batch[i + 1 :]:
+                for _, _, fut in [item for rest in batch[i + 1 :] for item in rest]:
                     if not fut.done():
                         fut.set_exception(exc)
                 return

@@ -1,29 +1,34 @@
-"""The ingest pipeline, free of any web framework: verify, parse, route, store, answer."""
+"""The ingest pipeline, free of any web framework: handshake, verify, split, route, store, answer.
+
+Provider knowledge stays in the connector (spec + hooks, ``hub/connectors/connector.py``); this module
+does the I/O around it and turns every outcome into a whole HTTP reply.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from hub.config_cache import SourceInfo
-from hub.connectors.parse import ParseError, lookup, parse
-from hub.connectors.spec import ConnectorSpec, SignatureSpec
-from hub.connectors.verify import RawRequest, VerificationError, verify
+import orjson
+import sqlalchemy as sa
+
+from hub.config_cache import RouteInfo, SourceInfo
+from hub.connectors.connector import ConnectorHooks, Receipt, Reply, SourceContext, hooks_for
+from hub.connectors.parse import ParsedEvent, ParseError
+from hub.connectors.spec import ConnectorSpec
+from hub.connectors.verify import RawRequest, VerificationError
+from hub.db import tables as t
 from hub.errors import HubError
 from hub.ingest.store import NewEvent
 from hub.runtime import Runtime
 
 log = logging.getLogger("hub.ingest")
-_NEVER_STORED = {"authorization", "cookie", "proxy-authorization", "x-gitlab-token"}
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: dict[str, Any]
+_NEVER_STORED = frozenset({"authorization", "cookie", "proxy-authorization"})
+ALLOW = "GET, HEAD, POST"
 
 
 def reject(rt: Runtime, source_id: str, status: int, code: str, cause: str) -> HubError:
@@ -32,11 +37,15 @@ def reject(rt: Runtime, source_id: str, status: int, code: str, cause: str) -> H
     return HubError(status, code, cause)
 
 
-def stored_headers(headers: Mapping[str, str], sig: SignatureSpec) -> dict[str, str]:
-    """The headers kept with an event: never credentials, nor the header that carries a token secret
+def stored_headers(
+    headers: Mapping[str, str], spec: ConnectorSpec, hooks: ConnectorHooks, settings: Any
+) -> dict[str, str]:
+    """The headers kept with an event: never credentials, nor a header that carries a token secret
     (the source's own header name when it overrides the connector's)."""
-    secret_header = sig.header.lower() if sig.scheme == "token" else None
-    return {k: v for k, v in headers.items() if k not in _NEVER_STORED and k != secret_header}
+    sig = spec.signature_for(settings.get("signature"))
+    secret_header = sig.header.lower() if sig.scheme in ("token", "basic") else None
+    never = _NEVER_STORED | hooks.secret_headers
+    return {k: v for k, v in headers.items() if k not in never and k != secret_header}
 
 
 def storage_unavailable(rt: Runtime, source_id: str, exc: Exception) -> HubError:
@@ -57,66 +66,161 @@ async def lookup_source(rt: Runtime, source_id: str) -> tuple[SourceInfo, Connec
     return source, spec
 
 
-def verify_rotating(sig: SignatureSpec, source: SourceInfo, raw: RawRequest, now: float) -> None:
-    """Verify with the source's secret; during a rotation's overlap, a signature by the previous one passes."""
+def ingest_url(public_url: str, request_base: str, source_id: str) -> str:
+    """The URL a provider is given (and signs, for Trello and HubSpot): HUB_PUBLIC_URL when set."""
+    return f"{(public_url or request_base).rstrip('/')}/hooks/{source_id}"
+
+
+def source_context(rt: Runtime, source: SourceInfo, secret: str | None, request_base: str) -> SourceContext:
+    settings = {**source.settings, **source.secret_settings}
+    return SourceContext(source.id, secret, settings, ingest_url(rt.settings.public_url, request_base, source.id))
+
+
+def verify_rotating(
+    hooks: ConnectorHooks, spec: ConnectorSpec, source: SourceInfo, ctx: SourceContext, raw: RawRequest, now: float
+) -> str | None:
+    """Verify with the source's secret; during a rotation's overlap, a signature by the previous one
+    passes. Returns the secret that verified."""
     try:
-        verify(sig, source.secret, raw, now)
+        hooks.verify(spec, ctx, source.secret, raw, now)
+        return source.secret
     except VerificationError as exc:
         previous = source.previous_secret_at(now)
         if exc.code != "bad_signature" or previous is None:
             raise
         try:
-            verify(sig, previous, raw, now)
+            hooks.verify(spec, ctx, previous, raw, now)
         except VerificationError:
             raise exc from None
+        return previous
 
 
 def too_large(rt: Runtime, source_id: str) -> HubError:
     return reject(rt, source_id, 413, "body_too_large", f"body over {rt.settings.max_body_bytes} bytes")
 
 
-async def ingest(rt: Runtime, source_id: str, raw: RawRequest) -> Answer:
-    """Everything after the body is read. Raises HubError with a stable code; 202 only once committed."""
+async def learn_secret(rt: Runtime, source_id: str, secret: str) -> bool:
+    """Store a secret a handshake taught (Asana), only while the source has none: True when stored."""
+    s = t.sources
+    try:
+        async with rt.engine.begin() as conn:
+            res = await conn.execute(
+                sa.update(s)
+                .where(s.c.id == source_id, s.c.secret_enc.is_(None))
+                .values(secret_enc=rt.box.seal(secret), updated_at=time.time())
+            )
+    except Exception as exc:
+        raise storage_unavailable(rt, source_id, exc) from None
+    rt.cache.invalidate()
+    return bool(res.rowcount)
+
+
+def _payload_text(ev: ParsedEvent) -> str | None:
+    if not ev.own_payload:
+        return None
+    try:
+        return orjson.dumps(ev.payload).decode()
+    except TypeError:  # integers over 64 bits: the standard library writes them
+        try:
+            return json.dumps(ev.payload, allow_nan=False, separators=(",", ":"))
+        except ValueError as exc:
+            raise ParseError(f"the payload cannot be stored as JSON: {exc}") from None
+
+
+def new_events(
+    spec: ConnectorSpec,
+    source: SourceInfo,
+    events: Sequence[ParsedEvent],
+    headers: dict[str, str],
+    body: bytes,
+    now: float,
+) -> list[NewEvent]:
+    """The rows of a request's events; the raw body is kept once, with the first."""
+    out: list[NewEvent] = []
+    for i, ev in enumerate(events):
+        out.append(
+            NewEvent(
+                source.id,
+                spec.id,
+                ev.type,
+                ev.dedup_key,
+                ev.subject,
+                headers,
+                body if i == 0 else b"",
+                now,
+                "ignored" if ev.ignored else "unrouted",
+                _payload_text(ev),
+                ev.dedup_window,
+            )
+        )
+    return out
+
+
+async def _routes(rt: Runtime, source_id: str, events: Sequence[NewEvent]) -> list[tuple[NewEvent, list[RouteInfo]]]:
+    out: list[tuple[NewEvent, list[RouteInfo]]] = []
+    try:
+        for ev in events:
+            routes = [] if ev.status == "ignored" else await rt.cache.routes_for(source_id, ev.type)
+            status = ev.status if ev.status == "ignored" else ("routed" if routes else "unrouted")
+            out.append((ev if status == ev.status else replace(ev, status=status), routes))
+    except Exception as exc:
+        raise storage_unavailable(rt, source_id, exc) from None
+    return out
+
+
+async def ingest(rt: Runtime, source_id: str, raw: RawRequest, request_base: str = "") -> Reply:
+    """Everything after the body is read. Raises HubError with a stable code; 2xx only once committed."""
     source, spec = await lookup_source(rt, source_id)
+    hooks = hooks_for(spec)
+    try:
+        return await _receive(rt, source, spec, hooks, raw, request_base)
+    except HubError as exc:
+        shaped = hooks.error_reply(spec, exc)
+        if shaped is None:
+            raise
+        return shaped
+
+
+async def _receive(
+    rt: Runtime, source: SourceInfo, spec: ConnectorSpec, hooks: ConnectorHooks, raw: RawRequest, request_base: str
+) -> Reply:
+    ctx = source_context(rt, source, source.secret, request_base)
+    handshake = hooks.handshake(spec, ctx, raw)
+    if handshake is not None:
+        if handshake.learn_secret is not None and not await learn_secret(rt, source.id, handshake.learn_secret):
+            raise reject(rt, source.id, 409, "secret_already_set", "this source already has a secret")
+        log.info("handshake answered", extra={"source_id": source.id})
+        return handshake.reply
+    if raw.method == "HEAD":
+        return Reply(200, b"", "text/plain")
+    if raw.method != "POST":
+        raise HubError(405, "method_not_allowed", "this source receives webhooks by POST", headers={"Allow": ALLOW})
     now = time.time()
-    sig = spec.signature_for(source.settings.get("signature"))
     try:
-        verify_rotating(sig, source, raw, now)
+        secret = verify_rotating(hooks, spec, source, ctx, raw, now)
     except VerificationError as exc:
-        raise reject(rt, source_id, 401, exc.code, exc.message) from None
+        raise reject(rt, source.id, 401, exc.code, exc.message) from None
+    settings = {**source.settings, **source.secret_settings}
     try:
-        parsed = parse(spec, raw)
+        events = hooks.split(spec, source_context(rt, source, secret, request_base), raw, now)
+        challenge = hooks.challenge(spec, events)
+        if challenge is not None:
+            return challenge
+        rows = new_events(spec, source, events, stored_headers(raw.headers, spec, hooks, settings), raw.body, now)
     except ParseError as exc:
-        raise reject(rt, source_id, 400, "unparseable_body", str(exc)) from None
-    challenge = spec.handshake.challenge
-    if challenge and str(lookup(parsed.payload, challenge.field)) == challenge.equals:
-        return Answer(200, {"challenge": lookup(parsed.payload, challenge.echo_field)})
-    ignored = parsed.type in spec.handshake.ignore_types
+        raise reject(rt, source.id, 400, exc.code, str(exc)) from None
+    batch = await _routes(rt, source.id, rows)
     try:
-        routes = [] if ignored else await rt.cache.routes_for(source_id, parsed.type)
+        stored = await rt.ingest.store_many(batch)
     except Exception as exc:
-        raise storage_unavailable(rt, source_id, exc) from None
-    status = "ignored" if ignored else ("routed" if routes else "unrouted")
-    ev = NewEvent(
-        source_id,
-        spec.id,
-        parsed.type,
-        parsed.dedup_key,
-        parsed.subject,
-        stored_headers(raw.headers, sig),
-        raw.body,
-        now,
-        status,
-    )
-    try:
-        stored = await rt.ingest.store(ev, routes)
-    except Exception as exc:
-        raise storage_unavailable(rt, source_id, exc) from None
-    if stored.duplicate:
-        rt.metrics.events_duplicate.inc()
-        log.info("duplicate webhook", extra={"source_id": source_id, "event_id": stored.event_id})
-        return Answer(200, {"event_id": stored.event_id, "duplicate": True})
-    rt.metrics.events_received.labels(spec.id).inc()
-    if stored.delivery_ids:
+        raise storage_unavailable(rt, source.id, exc) from None
+    receipts = [Receipt(s.event_id, s.duplicate) for s in stored]
+    for r in receipts:
+        if r.duplicate:
+            rt.metrics.events_duplicate.inc()
+            log.info("duplicate webhook", extra={"source_id": source.id, "event_id": r.event_id})
+        else:
+            rt.metrics.events_received.labels(spec.id).inc()
+    if any(s.delivery_ids for s in stored):
         await rt.dispatcher.notify()
-    return Answer(202, {"event_id": stored.event_id})
+    return hooks.reply(spec, receipts)

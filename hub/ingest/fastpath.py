@@ -7,20 +7,20 @@ The FastAPI route in ``router.py`` documents the same endpoint (OpenAPI, Swagger
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 
-from hub.connectors.verify import RawRequest
+from hub.connectors.connector import Reply
 from hub.errors import HubError
 from hub.ingest.core import ingest, too_large
+from hub.ingest.request import error_reply, raw_request
 from hub.runtime import Runtime
 
 log = logging.getLogger("hub.ingest")
 PREFIX = "/hooks/"
+METHODS = frozenset({"GET", "HEAD", "POST"})
 Scope = dict[str, Any]
 
 
@@ -30,7 +30,7 @@ class IngestFastPath:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] != "http" or scope["method"] != "POST" or not path.startswith(PREFIX):
+        if scope["type"] != "http" or scope["method"] not in METHODS or not path.startswith(PREFIX):
             await self.app(scope, receive, send)
             return
         source_id = path[len(PREFIX) :]
@@ -39,28 +39,25 @@ class IngestFastPath:
             return
         rt: Runtime = self.app.state.runtime
         try:
-            status, body = await self._handle(rt, source_id, scope, receive)
+            reply = await self._handle(rt, source_id, scope, receive)
         except HubError as exc:
-            status, body = exc.status, exc.body()
+            reply = error_reply(exc)
         except Exception:  # a bug, not bad input: still a JSON answer, and the cause in the log
             log.exception("unhandled error in ingest", extra={"source_id": source_id})
-            status, body = 500, HubError(500, "internal_error", "internal error; see the server log").body()
-        payload = json.dumps(body, separators=(",", ":")).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+            reply = error_reply(HubError(500, "internal_error", "internal error; see the server log"))
+        headers = [
+            (b"content-type", reply.media_type.encode("latin-1")),
+            (b"content-length", str(len(reply.body)).encode()),
+            *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers),
+        ]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else reply.body})
 
-    async def _handle(self, rt: Runtime, source_id: str, scope: Scope, receive: Any) -> tuple[int, dict[str, Any]]:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    async def _handle(self, rt: Runtime, source_id: str, scope: Scope, receive: Any) -> Reply:
         limit = rt.settings.max_body_bytes
-        declared = headers.get("content-length", "")
-        if declared.isascii() and declared.isdigit() and int(declared) > limit:
-            raise too_large(rt, source_id)
+        for name, value in scope["headers"]:
+            if name.lower() == b"content-length" and value.isdigit() and int(value) > limit:
+                raise too_large(rt, source_id)
         chunks = bytearray()
         while True:
             message = await receive()
@@ -71,10 +68,5 @@ class IngestFastPath:
                 raise too_large(rt, source_id)
             if not message.get("more_body"):
                 break
-        query = scope.get("query_string", b"").decode("latin-1")
-        url = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}{scope.get('root_path', '')}{scope['path']}"
-        if query:
-            url += "?" + query
-        raw = RawRequest(body=bytes(chunks), headers=headers, method="POST", url=url, query=dict(parse_qsl(query)))
-        answer = await ingest(rt, source_id, raw)
-        return answer.status, answer.body
+        raw, base = raw_request(scope, bytes(chunks), rt.settings.public_url)
+        return await ingest(rt, source_id, raw, base)

@@ -15,8 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import orjson
 
 from hub.config_cache import RouteInfo
-from hub.ids import new_id
-from hub.ingest.store import NewEvent, StoredEvent, delivery_rows
+from hub.ingest.store import Key, Known, NewEvent, StoredEvent, delivery_rows, keys_to_look_up, plan_batch
 
 _EVENT_COLS = (
     "id",
@@ -28,6 +27,7 @@ _EVENT_COLS = (
     "status",
     "headers",
     "body",
+    "payload",
     "received_at",
 )
 _DELIVERY_COLS = (
@@ -53,9 +53,9 @@ _INSERT_DELIVERY = (
 _CHUNK = 500  # stays under SQLite's bound-parameter limit
 
 
-def _known(conn: sqlite3.Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """Which (source, dedup key) pairs are stored: per source, through the unique index."""
-    found: dict[tuple[str, str], str] = {}
+def _known(conn: sqlite3.Connection, keys: set[Key]) -> dict[Key, Known]:
+    """What is stored under these (source, dedup key) pairs: per source, through the unique index."""
+    found: dict[Key, Known] = {}
     by_source: dict[str, list[str]] = {}
     for source_id, dedup_key in keys:
         by_source.setdefault(source_id, []).append(dedup_key)
@@ -63,10 +63,11 @@ def _known(conn: sqlite3.Connection, keys: set[tuple[str, str]]) -> dict[tuple[s
         for start in range(0, len(dedup), _CHUNK):
             part = dedup[start : start + _CHUNK]
             sql = (
-                f"SELECT dedup_key, id FROM events WHERE source_id = ? AND dedup_key IN ({', '.join('?' * len(part))})"
+                "SELECT dedup_key, id, received_at FROM events "
+                f"WHERE source_id = ? AND dedup_key IN ({', '.join('?' * len(part))})"
             )
-            for dedup_key, event_id in conn.execute(sql, [source_id, *part]):
-                found[(source_id, dedup_key)] = event_id
+            for dedup_key, event_id, received_at in conn.execute(sql, [source_id, *part]):
+                found[(source_id, dedup_key)] = Known(event_id, received_at)
     return found
 
 
@@ -77,32 +78,30 @@ def write_batch(conn: sqlite3.Connection, batch: Sequence[tuple[NewEvent, Sequen
     deliveries: list[tuple[object, ...]] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
-        known = _known(conn, {(ev.source_id, ev.dedup_key) for ev, _ in batch if ev.dedup_key is not None})
-        for ev, routes in batch:
-            key = (ev.source_id, ev.dedup_key) if ev.dedup_key is not None else None
-            if key is not None and key in known:
-                results.append(StoredEvent(known[key], True, []))
+        new_events = [ev for ev, _ in batch]
+        plans = plan_batch(new_events, _known(conn, keys_to_look_up(new_events)))
+        for (ev, routes), plan in zip(batch, plans, strict=True):
+            if plan.duplicate:
+                results.append(StoredEvent(plan.event_id, True, []))
                 continue
-            event_id = new_id("evt")
-            if key is not None:
-                known[key] = event_id
             events.append(
                 (
-                    event_id,
+                    plan.event_id,
                     ev.source_id,
                     ev.connector,
                     ev.type,
-                    ev.dedup_key,
+                    plan.stored_key,
                     ev.subject,
                     ev.status,
                     orjson.dumps(ev.headers).decode(),
                     ev.body,
+                    ev.payload,
                     ev.received_at,
                 )
             )
-            rows = delivery_rows(event_id, ev.subject, routes, ev.received_at)
+            rows = delivery_rows(plan.event_id, ev.subject, routes, ev.received_at)
             deliveries.extend(tuple(r[c] for c in _DELIVERY_COLS) for r in rows)
-            results.append(StoredEvent(event_id, False, [str(r["id"]) for r in rows]))
+            results.append(StoredEvent(plan.event_id, False, [str(r["id"]) for r in rows]))
         conn.executemany(_INSERT_EVENT, events)
         if deliveries:
             conn.executemany(_INSERT_DELIVERY, deliveries)

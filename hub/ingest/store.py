@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.config_cache import RouteInfo
+from hub.connectors.parse import dedup_key
 from hub.db import tables as t
 from hub.db.dialect import insert_ignoring_conflicts
 from hub.ids import new_id
@@ -32,6 +33,67 @@ class NewEvent:
     body: bytes
     received_at: float
     status: str
+    payload: str | None = None  # JSON text of the event's own payload; None: the body is the payload
+    dedup_window: float | None = None  # the dedup key counts only within these seconds
+
+
+Key = tuple[str, str]  # (source id, stored dedup key)
+
+
+@dataclass(frozen=True)
+class Known:
+    event_id: str
+    received_at: float
+
+
+def window_key(ev: NewEvent, buckets_back: int = 0) -> str | None:
+    """The dedup key as stored. In a window of W seconds the key carries its W-long time bucket: at most
+    one event per bucket can be stored (a second one in the same bucket is less than W later), so the
+    unique index still settles races, and only the bucket before needs a look at its time."""
+    if ev.dedup_key is None or ev.dedup_window is None:
+        return ev.dedup_key
+    bucket = int(ev.received_at // ev.dedup_window) - buckets_back
+    return dedup_key(f"{ev.dedup_key}@{ev.dedup_window:g}/{bucket}")
+
+
+def keys_to_look_up(events: Sequence[NewEvent]) -> set[Key]:
+    keys: set[Key] = set()
+    for ev in events:
+        for back in (0, 1) if ev.dedup_window is not None else (0,):
+            key = window_key(ev, back)
+            if key is not None:
+                keys.add((ev.source_id, key))
+    return keys
+
+
+@dataclass(frozen=True)
+class Planned:
+    event_id: str
+    duplicate: bool
+    stored_key: str | None = None
+
+
+def plan_batch(events: Sequence[NewEvent], known: dict[Key, Known]) -> list[Planned]:
+    """Which events of a batch are new (in order, so a repeat within the batch is a duplicate too).
+    ``known`` holds what the database has for ``keys_to_look_up``; it is updated in place."""
+    plans: list[Planned] = []
+    for ev in events:
+        key = window_key(ev)
+        if key is None:
+            plans.append(Planned(new_id("evt"), False))
+            continue
+        found = known.get((ev.source_id, key))
+        if found is None and ev.dedup_window is not None:
+            before = known.get((ev.source_id, window_key(ev, 1) or ""))
+            if before is not None and before.received_at > ev.received_at - ev.dedup_window:
+                found = before
+        if found is not None:
+            plans.append(Planned(found.event_id, True))
+            continue
+        event_id = new_id("evt")
+        known[(ev.source_id, key)] = Known(event_id, ev.received_at)
+        plans.append(Planned(event_id, False, key))
+    return plans
 
 
 def delivery_rows(
@@ -61,31 +123,34 @@ def delivery_rows(
     return rows
 
 
-def _event_values(event_id: str, ev: NewEvent) -> dict[str, object]:
+def _event_values(plan: Planned, ev: NewEvent) -> dict[str, object]:
     return {
-        "id": event_id,
+        "id": plan.event_id,
         "source_id": ev.source_id,
         "connector": ev.connector,
         "type": ev.type,
-        "dedup_key": ev.dedup_key,
+        "dedup_key": plan.stored_key,
         "subject": ev.subject,
         "status": ev.status,
         "headers": ev.headers,
         "body": ev.body,
+        "payload": ev.payload,
         "received_at": ev.received_at,
     }
 
 
-async def _stored_ids(conn: AsyncConnection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """Which (source, dedup key) pairs are stored: per source, through the unique index."""
+async def _known(conn: AsyncConnection, keys: set[Key]) -> dict[Key, Known]:
+    """What is stored under these (source, dedup key) pairs: per source, through the unique index."""
     e = t.events
     by_source: dict[str, list[str]] = {}
-    for source_id, dedup_key in keys:
-        by_source.setdefault(source_id, []).append(dedup_key)
-    found: dict[tuple[str, str], str] = {}
+    for source_id, key in keys:
+        by_source.setdefault(source_id, []).append(key)
+    found: dict[Key, Known] = {}
     for source_id, dedup in by_source.items():
-        stmt = sa.select(e.c.dedup_key, e.c.id).where(e.c.source_id == source_id, e.c.dedup_key.in_(dedup))
-        found.update({(source_id, r.dedup_key): r.id for r in await conn.execute(stmt)})
+        stmt = sa.select(e.c.dedup_key, e.c.id, e.c.received_at).where(
+            e.c.source_id == source_id, e.c.dedup_key.in_(dedup)
+        )
+        found.update({(source_id, r.dedup_key): Known(r.id, r.received_at) for r in await conn.execute(stmt)})
     return found
 
 
@@ -96,46 +161,29 @@ async def store_events(engine: AsyncEngine, batch: Sequence[tuple[NewEvent, Sequ
     moment, or earlier in this batch — is not inserted: its result names the first event's id.
     """
     e = t.events
-    ids = [new_id("evt") for _ in batch]
-    first_in_batch: dict[tuple[str, str], int] = {}
-    for i, (ev, _) in enumerate(batch):
-        if ev.dedup_key is not None:
-            first_in_batch.setdefault((ev.source_id, ev.dedup_key), i)
-    candidates = [
-        i
-        for i, (ev, _) in enumerate(batch)
-        if ev.dedup_key is None or first_in_batch[(ev.source_id, ev.dedup_key)] == i
-    ]
+    events = [ev for ev, _ in batch]
     async with engine.begin() as conn:
-        stored_ids = await _stored_ids(conn, set(first_in_batch))
-        to_insert = [
-            i
-            for i in candidates
-            if batch[i][0].dedup_key is None or (batch[i][0].source_id, batch[i][0].dedup_key) not in stored_ids
-        ]
+        plans = plan_batch(events, await _known(conn, keys_to_look_up(events)))
+        fresh = [i for i, p in enumerate(plans) if not p.duplicate]
         inserted: set[str] = set()
-        if to_insert:
+        if fresh:
             stmt = insert_ignoring_conflicts(e, engine.dialect.name, "source_id", "dedup_key").returning(e.c.id)
-            rows = await conn.execute(stmt, [_event_values(ids[i], batch[i][0]) for i in to_insert])
+            rows = await conn.execute(stmt, [_event_values(plans[i], events[i]) for i in fresh])
             inserted = {r[0] for r in rows}
-        lost_race = [i for i in to_insert if ids[i] not in inserted]  # another process stored it just now
-        if lost_race:
-            race = {(batch[i][0].source_id, batch[i][0].dedup_key or "") for i in lost_race}
-            stored_ids.update(await _stored_ids(conn, race))
+        lost = [i for i in fresh if plans[i].event_id not in inserted]  # another process stored it just now
+        if lost:
+            race = await _known(conn, {(events[i].source_id, plans[i].stored_key or "") for i in lost})
+            for i in lost:
+                first = race.get((events[i].source_id, plans[i].stored_key or ""))
+                plans[i] = Planned(first.event_id if first else plans[i].event_id, True)
         deliveries: dict[int, list[dict[str, object]]] = {}
-        for i in to_insert:
-            if ids[i] in inserted:
+        for i in fresh:
+            if plans[i].event_id in inserted:
                 ev, routes = batch[i]
-                deliveries[i] = delivery_rows(ids[i], ev.subject, routes, ev.received_at)
+                deliveries[i] = delivery_rows(plans[i].event_id, ev.subject, routes, ev.received_at)
         all_rows = [row for rows_ in deliveries.values() for row in rows_]
         if all_rows:
             await conn.execute(t.deliveries.insert(), all_rows)
-    results: list[StoredEvent] = []
-    for i, (ev, _) in enumerate(batch):
-        if ids[i] in inserted:
-            results.append(StoredEvent(ids[i], False, [str(r["id"]) for r in deliveries.get(i, [])]))
-        else:
-            key = (ev.source_id, ev.dedup_key or "")
-            first = stored_ids.get(key) or ids[first_in_batch[key]]
-            results.append(StoredEvent(first, True, []))
-    return results
+    return [
+        StoredEvent(p.event_id, p.duplicate, [str(r["id"]) for r in deliveries.get(i, [])]) for i, p in enumerate(plans)
+    ]
