@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,7 +36,11 @@ class RouteCreate(BaseModel):
     )
     source_id: str
     target_id: str
-    events: list[str] = Field(min_length=1, description="Event types; shell-style wildcards allowed.")
+    events: list[str] = Field(
+        min_length=1,
+        description="Event types; shell-style wildcards allowed. Each must match an event type the source's "
+        "connector declares (GET /api/v1/connectors), else 422.",
+    )
     mapping: str | dict[str, Any] | None = MappingField
     enabled: bool = True
 
@@ -85,6 +90,27 @@ async def _check_mapping(rt: Runtime, connector: str, mapping: str | dict[str, A
         raise invalid(str(exc), field="mapping") from None
 
 
+def unknown_events(declared: dict[str, str], patterns: list[str]) -> list[str]:
+    """The patterns that match none of a connector's declared event types (a connector that declares
+    ``*`` takes any type)."""
+    if "*" in declared:
+        return []
+    return [p for p in patterns if not any(fnmatch.fnmatchcase(event, p) for event in declared)]
+
+
+async def _check_events(rt: Runtime, connector: str, events: list[str]) -> None:
+    spec = await rt.cache.connector(connector)
+    if spec is None:
+        return
+    unknown = unknown_events(spec.events, events)
+    if unknown:
+        raise invalid(
+            f"connector {connector} sends no event matching {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(sorted(spec.events))}",
+            field="events",
+        )
+
+
 @router.post("", status_code=201, response_model=RouteOut, summary="Create a route")
 async def create_route(body: RouteCreate, rt: RuntimeDep, _: AdminKey) -> RouteOut:
     source = await find_row(rt, t.sources, body.source_id)
@@ -92,6 +118,7 @@ async def create_route(body: RouteCreate, rt: RuntimeDep, _: AdminKey) -> RouteO
         raise invalid(f"no source {body.source_id!r}", field="source_id")
     if await find_row(rt, t.targets, body.target_id) is None:
         raise invalid(f"no target {body.target_id!r}", field="target_id")
+    await _check_events(rt, source["connector"], body.events)
     await _check_mapping(rt, source["connector"], body.mapping)
     ts = now()
     row = {
@@ -130,8 +157,10 @@ async def update_route(route_id: str, body: RouteUpdate, rt: RuntimeDep, _: Admi
     row = await get_row(rt, t.routes, route_id, "route")
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     reject_nulls(changes, "events", "enabled")
+    source = await find_row(rt, t.sources, row["source_id"])
+    if changes.get("events") and source:
+        await _check_events(rt, source["connector"], changes["events"])
     if "mapping" in changes:
-        source = await find_row(rt, t.sources, row["source_id"])
         await _check_mapping(rt, source["connector"] if source else "", changes["mapping"])
     changes["updated_at"] = now()
     async with rt.engine.begin() as conn:

@@ -29,7 +29,10 @@ class SourceCreate(BaseModel):
     connector: str = Field(description="A connector id from GET /api/v1/connectors.")
     name: str = Field(min_length=1, max_length=200)
     secret: str | None = Field(None, description="Write-only; encrypted at rest, never returned.")
-    settings: dict[str, Any] = Field(default_factory=dict, description="Connector-specific settings.")
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Connector-specific settings; those the connector declares secret are write-only.",
+    )
     enabled: bool = True
 
 
@@ -45,7 +48,9 @@ class SourceUpdate(BaseModel):
     )
     name: str | None = Field(None, min_length=1, max_length=200)
     secret: str | None = Field(
-        None, description="A new secret (rotation): the current one stays valid for `previous_secret_valid_for`."
+        None,
+        description="A new secret (rotation): the current one stays valid for `previous_secret_valid_for`. "
+        "`null` clears it (refused where the connector needs one).",
     )
     previous_secret_valid_for: float | None = Field(
         None,
@@ -65,6 +70,9 @@ class SourceOut(BaseModel):
     settings: dict[str, Any]
     enabled: bool
     has_secret: bool
+    secret_settings_set: list[str] = Field(
+        default_factory=list, description="Settings the connector declares secret that are set (never returned)."
+    )
     previous_secret_valid_until: str | None = Field(
         None, description="During a secret rotation: until when the previous secret is still accepted."
     )
@@ -87,6 +95,7 @@ def _out(rt: Runtime, request: Request, row: Any) -> SourceOut:
         settings=row["settings"] or {},
         enabled=row["enabled"],
         has_secret=bool(row["secret_enc"]),
+        secret_settings_set=sorted(rt.box.open_json(row.get("secret_settings_enc"))),
         previous_secret_valid_until=iso(until) if until and until > now() else None,
         ingest_url=ingest_url(rt, request, row["id"]),
         created_at=iso(row["created_at"]),
@@ -94,10 +103,15 @@ def _out(rt: Runtime, request: Request, row: Any) -> SourceOut:
     )
 
 
-async def _validate(rt: Runtime, connector: str, secret: str | None, settings: dict[str, Any]) -> None:
+async def _validate(
+    rt: Runtime, connector: str, secret: str | None, settings: dict[str, Any], secret_settings: dict[str, Any]
+) -> None:
     spec = await rt.cache.connector(connector)
     if spec is None:
         raise invalid(f"unknown connector {connector!r}", field="connector")
+    for name in spec.settings_schema.get("required", []):
+        if settings.get(name) in (None, "") and secret_settings.get(name) in (None, ""):
+            raise invalid(f"connector {connector} needs the setting {name!r}", field=f"settings.{name}")
     try:
         sig = spec.signature_for(settings.get("signature"))
     except ValidationError as exc:
@@ -113,16 +127,34 @@ async def _validate(rt: Runtime, connector: str, secret: str | None, settings: d
             raise invalid("the secret must be base64 (whsec_… for Standard Webhooks)", field="secret") from None
 
 
+async def _split_settings(
+    rt: Runtime, connector: str, given: dict[str, Any], stored: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Plain settings, and the secret ones (write-only): a secret setting left out keeps its stored value,
+    ``null`` removes it."""
+    spec = await rt.cache.connector(connector)
+    names = set(spec.secret_settings) if spec else set()
+    plain = {k: v for k, v in given.items() if k not in names}
+    secret = {**stored, **{k: v for k, v in given.items() if k in names}}
+    return plain, {k: v for k, v in secret.items() if v is not None}
+
+
+def _seal_settings(rt: Runtime, secret_settings: dict[str, Any]) -> str | None:
+    return rt.box.seal_json(secret_settings) if secret_settings else None
+
+
 @router.post("", status_code=201, response_model=SourceOut, summary="Create a source")
 async def create_source(body: SourceCreate, request: Request, rt: RuntimeDep, _: AdminKey) -> SourceOut:
-    await _validate(rt, body.connector, body.secret, body.settings)
+    settings, secret_settings = await _split_settings(rt, body.connector, body.settings, {})
+    await _validate(rt, body.connector, body.secret, settings, secret_settings)
     ts = now()
     row = {
         "id": new_id("src"),
         "connector": body.connector,
         "name": body.name,
         "secret_enc": rt.box.seal(body.secret) if body.secret else None,
-        "settings": body.settings,
+        "secret_settings_enc": _seal_settings(rt, secret_settings),
+        "settings": settings,
         "enabled": body.enabled,
         "created_at": ts,
         "updated_at": ts,
@@ -151,13 +183,23 @@ async def update_source(source_id: str, body: SourceUpdate, request: Request, rt
     changes: dict[str, Any] = {"updated_at": now()}
     if body.name is not None:
         changes["name"] = body.name
+    secret_settings = rt.box.open_json(row["secret_settings_enc"])
     if body.settings is not None:
-        changes["settings"] = body.settings
+        changes["settings"], secret_settings = await _split_settings(
+            rt, row["connector"], body.settings, secret_settings
+        )
+        changes["secret_settings_enc"] = _seal_settings(rt, secret_settings)
     if body.enabled is not None:
         changes["enabled"] = body.enabled
-    secret = body.secret if body.secret is not None else (rt.box.open(row["secret_enc"]) if row["secret_enc"] else None)
-    await _validate(rt, row["connector"], secret, changes.get("settings") or row["settings"] or {})
-    changes.update(_rotation(rt, row, body, changes["updated_at"]))
+    clear = "secret" in body.model_fields_set and body.secret is None
+    current = None if clear or not row["secret_enc"] else rt.box.open(row["secret_enc"])
+    secret = body.secret if body.secret is not None else current
+    settings = changes["settings"] if "settings" in changes else (row["settings"] or {})
+    await _validate(rt, row["connector"], secret, settings, secret_settings)
+    if clear:  # an admin clearing the secret (Asana: the next handshake teaches a new one)
+        changes.update(secret_enc=None, previous_secret_enc=None, previous_secret_until=None)
+    else:
+        changes.update(_rotation(rt, row, body, changes["updated_at"]))
     async with rt.engine.begin() as conn:
         await conn.execute(sa.update(t.sources).where(t.sources.c.id == source_id).values(**changes))
     rt.cache.invalidate()

@@ -1,6 +1,6 @@
-"""Property tests: whatever a sender puts in the headers and the body, verification only answers
-"verified" or a VerificationError, and parsing only a ParsedEvent or a ParseError: bad input never
-crashes (a crash would be a 500 instead of a 401/400 with its code)."""
+"""Property tests: whatever a sender puts in the headers and the body, every connector's handshake,
+verification and splitting only answer (a reply, "verified", events) or raise VerificationError /
+ParseError: bad input never crashes (a crash would be a 500 instead of a 401/400 with its code)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.connectors.catalogue import builtin_catalogue
-from hub.connectors.parse import ParseError, parse
+from hub.connectors.connector import SourceContext, hooks_for
+from hub.connectors.parse import ParseError
 from hub.connectors.spec import ConnectorSpec
-from hub.connectors.verify import RawRequest, VerificationError, verify
+from hub.connectors.verify import RawRequest, VerificationError
 
 SPECS = builtin_catalogue().all()
 NOW = 1_700_000_000.0
 KEY = base64.b64encode(b"k" * 24).decode()
 SECRET = {"utf8": "a secret", "base64": KEY, "whsec": "whsec_" + KEY}
+# headers read by hooks modules, beyond what specs name
+EXTRA_HEADERS = ["authorization", "x-hook-secret"]
+METHODS = st.sampled_from(["POST", "POST", "POST", "GET", "HEAD"])
+QUERIES = st.dictionaries(
+    st.sampled_from(["challenge", "validationToken", "token", "x"]), st.text(max_size=20), max_size=2
+)
 
 # the headers connectors read, with values that look like what they expect and what they do not
 NAMES = sorted(
@@ -32,12 +39,14 @@ NAMES = sorted(
             spec.signature.header,
             spec.signature.timestamp_header,
             spec.event_type.header,
-            spec.dedup.header,
+            *spec.dedup.headers(),
             *re.findall(r"\{header:([^}]+)\}", spec.signature.signed),
         )
         if name
     }
     | {"content-type"}
+    | {name.lower() for spec in SPECS for name in hooks_for(spec).secret_headers}
+    | set(EXTRA_HEADERS)
 )
 VALUES = st.one_of(
     st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=80),
@@ -58,12 +67,18 @@ BODIES = st.one_of(
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.id for s in SPECS])
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(headers=HEADERS, body=BODIES)
-def test_verify_and_parse_never_crash(spec: ConnectorSpec, headers: dict[str, str], body: bytes) -> None:
-    req = RawRequest(body=body, headers=headers, url="https://hub.example/hooks/src_1")
+@given(headers=HEADERS, body=BODIES, method=METHODS, query=QUERIES)
+def test_receiving_never_crashes(
+    spec: ConnectorSpec, headers: dict[str, str], body: bytes, method: str, query: dict[str, str]
+) -> None:
+    req = RawRequest(body=body, headers=headers, method=method, url="https://hub.example/hooks/src_1", query=query)
+    hooks = hooks_for(spec)
+    secret = SECRET[spec.signature.key_encoding]
+    ctx = SourceContext("src_1", secret, {"username": "u", "organization_id": "00D000000000062"})
+    hooks.handshake(spec, ctx, req)
     try:
-        verify(spec.signature, SECRET[spec.signature.key_encoding], req, NOW)
+        hooks.verify(spec, ctx, secret, req, NOW)
     except VerificationError as exc:
         assert exc.code and exc.message
     with contextlib.suppress(ParseError):
-        parse(spec, req)
+        hooks.split(spec, ctx, req, NOW)
