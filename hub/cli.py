@@ -15,6 +15,15 @@ from hub.config import ConfigError, Settings, load_settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="hub: business-tool webhooks → RSE posts.")
 
 
+def _subcommands() -> None:
+    from hub import cli_mappings
+
+    app.add_typer(cli_mappings.app, name="mappings")
+
+
+_subcommands()
+
+
 def _settings() -> Settings:
     try:
         settings = load_settings()

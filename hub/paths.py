@@ -13,3 +13,12 @@ def builtin_dir(name: str) -> Path:
     if in_tree.is_dir():
         return in_tree
     return _PKG / "builtin" / name
+
+
+def samples_dir() -> Path:
+    """The committed sample events and their expected posts: tests/expected in a checkout, hub/builtin/expected
+    in a wheel."""
+    in_tree = _PKG.parent / "tests" / "expected"
+    if in_tree.is_dir():
+        return in_tree
+    return _PKG / "builtin" / "expected"

@@ -24,10 +24,10 @@ from hub.connectors.connector import hooks_for
 from hub.connectors.spec import ConnectorSpec
 from hub.connectors.verify import VerificationError
 from hub.mapping.catalogue import builtin_mappings
-from hub.mapping.context import mapping_context
-from hub.mapping.render import applies, render_post
+from hub.mapping.samples import Sample, entry, render_default
 from hub.paths import builtin_dir
 from tests.conformance.kit import (
+    CATALOGUE,
     EXPECTED,
     NOW,
     SIGNERS,
@@ -222,39 +222,30 @@ def test_stale_request_is_rejected(spec: ConnectorSpec, path: Path) -> None:
 # --- every default mapping on every fixture ----------------------------------------------------------------
 
 
-def rendered_posts(spec: ConnectorSpec, fixture: dict[str, Any]) -> list[Any]:
-    """The post of each event of a fixture through its connector's default mapping (None: skipped)."""
+def sample_entries(spec: ConnectorSpec, fixture: dict[str, Any]) -> list[Any]:
+    """Each event of a fixture as the connector really splits it, with its post through the default mapping."""
     events = receive(spec, signed(spec, fixture), signer(spec).SECRET, settings_for(spec.id, fixture))
     out: list[Any] = []
     for i, ev in enumerate(events):
-        if ev.ignored:
-            out.append(None)
-            continue
-        ctx = mapping_context(
-            payload=ev.payload,
-            spec=spec,
-            event_id=f"evt_conformance_{i}",
-            event_type=ev.type,
-            source_id="src_conformance",
-            connector=spec.id,
-            subject=ev.subject,
-            received_at=NOW,
-            source_name="Acme",
-        )
-        mapping = MAPPINGS.resolve(spec.id, ev.type, None)
-        out.append(render_post(mapping, ctx).model_dump(mode="json") if applies(mapping, ctx) else None)
+        sample = Sample(spec.id, "", i, ev.type, ev.subject, ev.payload, ev.ignored, None)
+        out.append(entry(ev.type, ev.subject, ev.payload, ev.ignored, render_default(MAPPINGS, CATALOGUE, sample)))
     return out
+
+
+def rendered_posts(spec: ConnectorSpec, fixture: dict[str, Any]) -> list[Any]:
+    return [item["post"] for item in sample_entries(spec, fixture)]
 
 
 @pytest.mark.parametrize(("spec", "path"), FIXTURE_CASES)
 def test_default_mappings_render_the_committed_expected_posts(spec: ConnectorSpec, path: Path) -> None:
+    """The committed sample events are what the connector gives, and their posts what the mappings give."""
     expected_file = EXPECTED / spec.id / path.name
-    posts = rendered_posts(spec, load(path))
+    entries = sample_entries(spec, load(path))
     if UPDATE:
         expected_file.parent.mkdir(parents=True, exist_ok=True)
-        expected_file.write_text(json.dumps(posts, indent=2, ensure_ascii=False) + "\n")
+        expected_file.write_text(json.dumps(entries, indent=2, ensure_ascii=False) + "\n")
     assert expected_file.is_file(), f"run HUB_UPDATE_EXPECTED=1 pytest {__file__} and review {expected_file}"
-    assert posts == json.loads(expected_file.read_text())
+    assert entries == json.loads(expected_file.read_text())
 
 
 @pytest.mark.parametrize(("spec", "path"), FIXTURE_CASES)
