@@ -14,7 +14,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from hub import __version__
-from hub.api import admin, catalogue, deliveries, events, health, keys, operations, preview, routes, sources, targets
+from hub.api import (
+    admin,
+    catalogue,
+    deliveries,
+    dry_run,
+    events,
+    health,
+    keys,
+    mappings,
+    operations,
+    preview,
+    routes,
+    sources,
+    targets,
+)
 from hub.api.error_docs import document_errors
 from hub.api.keys import bootstrap_admin_key
 from hub.config import Settings, get_settings
@@ -134,10 +148,12 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
             sources,
             targets,
             routes,
+            dry_run,
             events,
             deliveries,
             operations,
             preview,
+            mappings,
             catalogue,
             keys,
             health,

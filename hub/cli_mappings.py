@@ -13,7 +13,9 @@ app = typer.Typer(no_args_is_help=True, help="Mappings: check them against the c
 
 @app.command("test")
 def test_mappings(
-    update: Annotated[bool, typer.Option("--update", help="Rewrite the committed posts with what renders now.")] = False,
+    update: Annotated[
+        bool, typer.Option("--update", help="Rewrite the committed posts with what renders now.")
+    ] = False,
     samples: Annotated[
         Path | None, typer.Option(help="Directory of sample events (default: the committed ones).")
     ] = None,

@@ -75,7 +75,7 @@ def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None
     if transport is None:
         transport = outbound_transport(settings.worker_concurrency * 2, egress)
     http = httpx.AsyncClient(transport=transport, follow_redirects=False, timeout=settings.delivery_timeout)
-    cache = ConfigCache(engine, box, connectors)
+    cache = ConfigCache(engine, box, connectors, mappings=mappings)
     return Runtime(settings, engine, box, connectors, mappings, cache, http, egress)
 
 

@@ -111,11 +111,6 @@ async def delete_connector(connector_id: str, rt: RuntimeDep, _: AdminKey) -> No
     rt.connectors.remove(connector_id)
 
 
-@router.get("/mappings", response_model=list[str], summary="Names of the mapping files")
-async def list_mappings(rt: RuntimeDep, _: ReadKey) -> list[str]:
-    return rt.mappings.names()
-
-
 @router.get("/inbox", response_model=list[InboxPost], summary="Posts delivered to inbox targets, newest first")
 async def inbox(
     rt: RuntimeDep, _: ReadKey, target_id: str | None = None, limit: int = Query(50, ge=1, le=500)

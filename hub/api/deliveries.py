@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
 from hub.api.error_docs import conflict
@@ -42,6 +42,10 @@ class DeliveryOut(BaseModel):
     idempotency_key: str
     created_at: str | None
     delivered_at: str | None
+    mapping_version: str | None = Field(
+        None,
+        description="The mapping that rendered it: builtin:<name>, <name>@<version> (managed), or inline.",
+    )
 
 
 class DeliveryDetail(DeliveryOut):
@@ -63,6 +67,7 @@ def delivery_out(r: Any) -> DeliveryOut:
         idempotency_key=r["id"],
         created_at=iso(r["created_at"]),
         delivered_at=iso(r["delivered_at"]),
+        mapping_version=r.get("mapping_version"),
     )
 
 

@@ -12,7 +12,7 @@ from hub.api.text_guard import TextGuardRoute
 from hub.errors import HubError, invalid
 from hub.mapping.context import mapping_context
 from hub.mapping.post import Post
-from hub.mapping.render import MappingError, applies, render_post
+from hub.mapping.render import MappingError, applies, missing_fields, render_post
 from hub.targets.registry import TARGETS, get_target
 
 router = APIRouter(prefix="/api/v1", tags=["preview"], route_class=TextGuardRoute)
@@ -57,6 +57,9 @@ class PreviewOut(BaseModel):
     applies: bool = Field(description="False when the mapping's 'when' skips this event.")
     post: Post | None
     request: dict[str, Any] | None = Field(description="The exact request the target would receive.")
+    warnings: list[str] = Field(
+        default_factory=list, description="Template fields the payload lacks: they rendered empty."
+    )
 
 
 @router.post(
@@ -97,6 +100,7 @@ async def preview(body: PreviewIn, rt: RuntimeDep, key_id: ReadKey) -> PreviewOu
         if not applies(mapping, context):
             return PreviewOut(applies=False, post=None, request=None)
         post = render_post(mapping, context)
+        warnings = missing_fields(mapping, context)
     except MappingError as exc:
         raise HubError(422, "mapping_failed", str(exc)) from None
-    return PreviewOut(applies=True, post=post, request=target.preview(post, config))
+    return PreviewOut(applies=True, post=post, request=target.preview(post, config), warnings=warnings)

@@ -77,11 +77,13 @@ def _out(row: Any) -> RouteOut:
 
 
 async def _check_mapping(rt: Runtime, connector: str, mapping: str | dict[str, Any] | None) -> None:
+    await rt.cache.refresh_if_stale()  # managed mappings written a moment ago
     try:
         if isinstance(mapping, dict):
             parse_inline(mapping)
         elif (
             isinstance(mapping, str)
+            and rt.mappings.managed(mapping) is None
             and rt.mappings.get(f"{connector}/{mapping}") is None
             and rt.mappings.get(mapping) is None
         ):

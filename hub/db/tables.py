@@ -107,6 +107,8 @@ deliveries = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("delivered_at", sa.Float, nullable=True),
+    # which mapping rendered the last attempt: "builtin:github/issues.opened", "<name>@<version>", "inline"
+    sa.Column("mapping_version", sa.String(120), nullable=True),
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
     # only unfinished deliveries can hold back a later one of their thread: keep that index small
     sa.Index(
@@ -167,4 +169,26 @@ jobs = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# mappings managed over the API: each change is a new version; built-in mappings stay files
+mappings = sa.Table(
+    "mappings",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),  # its name, as routes refer to it
+    sa.Column("connector", sa.String(100), nullable=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("version", sa.Integer, nullable=False),  # the current version
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+mapping_versions = sa.Table(
+    "mapping_versions",
+    metadata,
+    sa.Column("mapping_id", sa.String(100), sa.ForeignKey("mappings.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=True),  # the API key (or user) that wrote it
 )

@@ -41,6 +41,7 @@ class Outcome:
     status_code: int | None = None
     attempt: SendResult | None = None
     started_at: float = 0.0
+    mapping_version: str | None = None  # which mapping rendered it (None: not rendered this time)
 
 
 async def _load(rt: Runtime, ids: list[str]) -> list[Any]:
@@ -108,9 +109,11 @@ async def _process_one(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
             received_at=row.received_at,
             source_name=source.name if source else "",
         )
-        mapping = rt.mappings.resolve(row.connector, row.type, route.mapping)
+        mapping, version = rt.mappings.resolve_versioned(row.connector, row.type, route.mapping)
         if not applies(mapping, context):
-            return Outcome(row.id, row.lease_until, "skipped", row.attempts, now, "mapping 'when' is false")
+            skipped = Outcome(row.id, row.lease_until, "skipped", row.attempts, now, "mapping 'when' is false")
+            skipped.mapping_version = version
+            return skipped
         post = render_post(mapping, context)
     except MappingTimedOut as exc:  # nothing was sent, but the try is counted: it ends after the schedule
         delay = _retry_delay(row, attempts)
@@ -119,6 +122,15 @@ async def _process_one(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
         return Outcome(row.id, row.lease_until, "pending", attempts, now + delay, f"mapping failed: {exc}")
     except (MappingError, ParseError) as exc:
         return final("failed", f"mapping failed: {exc}")
+    outcome = await _send(rt, row, flow, target_info, target, post, now, attempts)
+    outcome.mapping_version = version
+    return outcome
+
+
+async def _send(
+    rt: Runtime, row: Any, flow: BatchFlow, target_info: Any, target: Any, post: Any, now: float, attempts: int
+) -> Outcome:
+    """Send a rendered post (flow control first), classify the answer, schedule what is next."""
     if not target_info.enabled:  # not an attempt: the delivery waits until the target is enabled again
         return Outcome(
             row.id, row.lease_until, "pending", row.attempts, now + DISABLED_RECHECK, "the target is disabled"
@@ -179,6 +191,7 @@ async def _record(rt: Runtime, outcomes: list[Outcome]) -> None:
             last_error=sa.bindparam("b_error"),
             last_status_code=sa.bindparam("b_code"),
             delivered_at=sa.bindparam("b_delivered"),
+            mapping_version=sa.func.coalesce(sa.bindparam("b_mapping", type_=sa.String), d.c.mapping_version),
             lease_until=None,
             updated_at=now,
         )
@@ -193,6 +206,7 @@ async def _record(rt: Runtime, outcomes: list[Outcome]) -> None:
             "b_error": o.error,
             "b_code": o.status_code,
             "b_delivered": now if o.status == "delivered" else None,
+            "b_mapping": o.mapping_version,
         }
         for o in outcomes
     ]

@@ -16,10 +16,22 @@ MappingRef = str | dict[str, Any] | None
 
 
 class MappingCatalogue:
-    """Mapping name (path under a mappings dir, without .yaml) → spec."""
+    """Built-in mappings (path under a mappings dir, without .yaml) and managed ones (written over the API,
+    versioned, kept in the database and refreshed by the config cache) → spec."""
 
     def __init__(self, specs: dict[str, MappingSpec] | None = None) -> None:
         self._specs: dict[str, MappingSpec] = dict(specs or {})
+        self._managed: dict[str, tuple[MappingSpec, int]] = {}
+
+    def set_managed(self, managed: dict[str, tuple[MappingSpec, int]]) -> None:
+        self._managed = dict(managed)
+
+    def managed(self, name: str) -> tuple[MappingSpec, int] | None:
+        return self._managed.get(name)
+
+    def taken(self, name: str, connectors: list[str]) -> bool:
+        """Whether a new managed mapping called ``name`` would shadow a built-in one a route can name."""
+        return name in self._specs or any(f"{c}/{name}" in self._specs for c in connectors)
 
     @classmethod
     def from_dirs(cls, *dirs: Path | None) -> MappingCatalogue:
@@ -39,26 +51,36 @@ class MappingCatalogue:
         return self._specs.get(name)
 
     def default_for(self, connector: str, event_type: str) -> MappingSpec | None:
+        name = self.default_name(connector, event_type)
+        return None if name is None else self._specs[name]
+
+    def default_name(self, connector: str, event_type: str) -> str | None:
         base = event_type.split(".")[0]
         for name in (f"{connector}/{event_type}", f"{connector}/{base}", f"{connector}/_default", "_default"):
-            spec = self._specs.get(name)
-            if spec is not None:
-                return spec
+            if name in self._specs:
+                return name
         return None
 
     def resolve(self, connector: str, event_type: str, ref: MappingRef) -> MappingSpec:
         """The mapping a route uses for one event; MappingError when there is none."""
+        return self.resolve_versioned(connector, event_type, ref)[0]
+
+    def resolve_versioned(self, connector: str, event_type: str, ref: MappingRef) -> tuple[MappingSpec, str]:
+        """The mapping and which version of what it is: ``builtin:<name>``, ``<name>@<version>``, ``inline``."""
         if ref is None:
-            spec = self.default_for(connector, event_type)
-            if spec is None:
+            name = self.default_name(connector, event_type)
+            if name is None:
                 raise MappingError(f"no default mapping for {connector} event {event_type}")
-            return spec
+            return self._specs[name], f"builtin:{name}"
         if isinstance(ref, dict):
-            return parse_inline(ref)
-        found = self._specs.get(f"{connector}/{ref}") or self._specs.get(ref)
-        if found is None:
-            raise MappingError(f"no mapping named {ref!r}")
-        return found
+            return parse_inline(ref), "inline"
+        managed = self._managed.get(ref)
+        if managed is not None:
+            return managed[0], f"{ref}@{managed[1]}"
+        for name in (f"{connector}/{ref}", ref):
+            if name in self._specs:
+                return self._specs[name], f"builtin:{name}"
+        raise MappingError(f"no mapping named {ref!r}")
 
 
 def parse_inline(data: dict[str, Any]) -> MappingSpec:

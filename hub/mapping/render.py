@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -32,7 +35,34 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
-_env = BoundedSandbox(undefined=ChainableUndefined, finalize=_finalize, autoescape=False, keep_trailing_newline=False)
+_missing: ContextVar[list[str] | None] = ContextVar("hub_missing_fields", default=None)
+
+
+class _Missing(ChainableUndefined):
+    """A field the event does not have: renders empty (``payload.a.b.c`` chains), and when a preview
+    listens, says which name was missing."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        heard = _missing.get()
+        if heard is not None and self._undefined_name is not None:
+            heard.append(str(self._undefined_name))
+        return ""
+
+
+@contextmanager
+def listening_for_missing() -> Iterator[list[str]]:
+    """Within the block, every missing field that renders (empty) is named in the yielded list."""
+    heard: list[str] = []
+    token = _missing.set(heard)
+    try:
+        yield heard
+    finally:
+        _missing.reset(token)
+
+
+_env = BoundedSandbox(undefined=_Missing, finalize=_finalize, autoescape=False, keep_trailing_newline=False)
 
 
 @lru_cache(maxsize=4096)
@@ -141,3 +171,25 @@ def render_post(spec: MappingSpec, context: dict[str, Any]) -> Post:
         event_id=str(event.get("id", "")),
         source_id=str(event.get("source_id", "")),
     )
+
+
+def missing_fields(spec: MappingSpec, context: dict[str, Any]) -> list[str]:
+    """Warnings for a preview: each Post field whose template used a field the event lacks (it rendered
+    empty there), e.g. ``title: 'number' is missing``. A ``default`` or ``or`` fallback is not reported."""
+    t = spec.post
+    fields = {"title": t.title, "body": t.body, "link": t.link, "thread_key": t.thread_key}
+    if t.author:
+        fields.update({"author.name": t.author.name, "author.url": t.author.url, "author.avatar": t.author.avatar})
+    fields.update({f"fields.{name}": src for name, src in t.fields.items()})
+    warnings: list[str] = []
+    for name, source in fields.items():
+        if not source or "{" not in source:
+            continue
+        with listening_for_missing() as heard:
+            try:
+                render_text(source, context)
+            except MappingError:
+                continue  # reported as the render's own error
+        for missing in dict.fromkeys(heard):
+            warnings.append(f"{name}: {missing!r} is missing from the event, it rendered empty")
+    return warnings

@@ -71,9 +71,9 @@ def load_samples(root: Path | None = None, connector: str | None = None) -> list
     return out
 
 
-def render_with(mapping: MappingSpec, connectors: ConnectorCatalogue, sample: Sample) -> dict[str, Any] | None:
-    """The post ``mapping`` gives for a sample (None: its ``when`` skips it). Raises MappingError."""
-    ctx = mapping_context(
+def context_of(sample: Sample, connectors: ConnectorCatalogue) -> dict[str, Any]:
+    """What a mapping sees of a sample, as the delivery engine builds it for a stored event."""
+    return mapping_context(
         payload=sample.payload,
         spec=connectors.get(sample.connector),
         event_id=f"evt_sample_{sample.index}",
@@ -84,6 +84,11 @@ def render_with(mapping: MappingSpec, connectors: ConnectorCatalogue, sample: Sa
         received_at=SAMPLE_TIME,
         source_name="Acme",
     )
+
+
+def render_with(mapping: MappingSpec, connectors: ConnectorCatalogue, sample: Sample) -> dict[str, Any] | None:
+    """The post ``mapping`` gives for a sample (None: its ``when`` skips it). Raises MappingError."""
+    ctx = context_of(sample, connectors)
     if not applies(mapping, ctx):
         return None
     return render_post(mapping, ctx).model_dump(mode="json")
