@@ -16,12 +16,17 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="hub: busines
 
 
 def _subcommands() -> None:
-    from hub import cli_mappings
+    from hub import cli_mappings, cli_people
 
     app.add_typer(cli_mappings.app, name="mappings")
+    app.add_typer(cli_people.app, name="people")
 
 
 _subcommands()
+
+
+def settings_or_exit() -> Settings:
+    return _settings()
 
 
 def _settings() -> Settings:

@@ -23,6 +23,8 @@ from hub.db import tables as t
 from hub.mapping.catalogue import MappingCatalogue, parse_inline
 from hub.mapping.render import MappingError
 from hub.mapping.spec import MappingSpec
+from hub.people.directory import Directory
+from hub.people.store import load_directory
 from hub.targets.base import TargetConfig
 from hub.targets.registry import get_target
 
@@ -78,6 +80,7 @@ class _Snapshot:
     targets: dict[str, TargetInfo] = field(default_factory=dict)
     routes: dict[str, RouteInfo] = field(default_factory=dict)
     routes_by_source: dict[str, list[RouteInfo]] = field(default_factory=dict)
+    directory: Directory = field(default_factory=Directory)
     loaded_at: float = 0.0
 
 
@@ -152,6 +155,7 @@ class ConfigCache:
                     self._connectors.remove(connector.id)
             if self._mappings is not None:
                 self._mappings.set_managed(await _managed_mappings(conn))
+            snap.directory = await load_directory(conn)
             for row in (await conn.execute(sa.select(t.sources))).mappings():
                 secret = self._box.open(row["secret_enc"]) if row["secret_enc"] else None
                 previous = self._box.open(row["previous_secret_enc"]) if row["previous_secret_enc"] else None
@@ -217,3 +221,7 @@ class ConfigCache:
 
     async def target(self, target_id: str) -> TargetInfo | None:
         return await self._find(lambda snap: snap.targets.get(target_id))
+
+    async def directory(self) -> Directory:
+        """The people directory, for mentions (as fresh as the rest of the configuration)."""
+        return (await self._fresh()).directory

@@ -121,6 +121,7 @@ async def dry_run(route_id: str, body: DryRunIn, rt: RuntimeDep, key_id: ReadKey
     target = get_target(target_info.kind) if target_info else None
     config = target_info.config if target_info else None
     events: list[DryRunEvent] = []
+    directory = await rt.cache.directory()
     for row in await _last_events(rt, route, body.limit):
         spec = rt.connectors.get(row.connector)
         renderings: list[Rendering] = []
@@ -141,6 +142,7 @@ async def dry_run(route_id: str, body: DryRunIn, rt: RuntimeDep, key_id: ReadKey
                 subject=row.subject,
                 received_at=row.received_at,
                 source_name=source.name if source else "",
+                directory=directory,
             )
             renderings.append(_render(mapping, context, target, config))
         change, differs = _change(renderings[0], renderings[1])

@@ -94,6 +94,7 @@ async def preview(body: PreviewIn, rt: RuntimeDep, key_id: ReadKey) -> PreviewOu
         subject=None,
         received_at=0,
         source_name="preview",
+        directory=await rt.cache.directory(),
     )
     try:
         mapping = rt.mappings.resolve(body.connector, body.event_type, body.mapping)

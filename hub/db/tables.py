@@ -192,3 +192,22 @@ mapping_versions = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("created_by", sa.String(64), nullable=True),  # the API key (or user) that wrote it
 )
+
+# a directory of people: one person, many identities (a GitHub login, a Jira account id, a Slack user…)
+people = sa.Table(
+    "people",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+person_identities = sa.Table(
+    "person_identities",
+    metadata,
+    sa.Column("kind", sa.String(32), primary_key=True),  # email, github, jira, slack, …
+    sa.Column("value", sa.String(320), primary_key=True),  # one identity belongs to one person
+    sa.Column("person_id", sa.String(64), sa.ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
+    sa.Index("ix_person_identities_person", "person_id"),
+)

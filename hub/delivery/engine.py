@@ -108,6 +108,7 @@ async def _process_one(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
             subject=row.subject,
             received_at=row.received_at,
             source_name=source.name if source else "",
+            directory=await rt.cache.directory(),
         )
         mapping, version = rt.mappings.resolve_versioned(row.connector, row.type, route.mapping)
         if not applies(mapping, context):

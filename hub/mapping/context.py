@@ -9,6 +9,9 @@ from hub.connectors.parse import ParseError, loads_json, parse_payload
 from hub.connectors.spec import ConnectorSpec
 from hub.connectors.verify import RawRequest
 from hub.connectors.view import empty_view
+from hub.people.directory import Directory
+
+_EMPTY = Directory()
 
 
 def stored_payload(payload_text: str | None, body: bytes, headers: dict[str, str], spec: ConnectorSpec | None) -> Any:
@@ -42,8 +45,11 @@ def mapping_context(
     subject: str | None,
     received_at: float,
     source_name: str,
+    directory: Directory | None = None,
 ) -> dict[str, Any]:
+    """``mention(value, kind, fallback)`` names a person through the directory, resolved without I/O."""
     return {
+        "mention": (directory or _EMPTY).mention,
         "payload": payload,
         "view": view_for(spec, event_type, payload),
         "event": {

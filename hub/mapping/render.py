@@ -14,6 +14,7 @@ from hub.mapping.budget import RenderTimeout
 from hub.mapping.post import Author, Post, PostField
 from hub.mapping.sandbox import BoundedSandbox, BudgetExceeded, render_bounded
 from hub.mapping.spec import MappingSpec
+from hub.people.directory import Directory, mentions_of
 
 MAX_FIELD_CHARS = 40_000
 _FALSEY = {"", "false", "0", "no", "none", "null"}
@@ -135,7 +136,8 @@ def render_all(sources: tuple[str, ...], context: dict[str, Any]) -> list[str]:
 
 
 def render_post(spec: MappingSpec, context: dict[str, Any]) -> Post:
-    """The Post for one event. ``context`` holds ``payload`` and ``event``."""
+    """The Post for one event. ``context`` holds ``payload`` and ``event`` (hub/mapping/context.py), and
+    ``mention``: the people its text mentions are listed in ``Post.mentions``."""
     t = spec.post
     author_t = t.author
     names = list(t.fields)
@@ -159,7 +161,7 @@ def render_post(spec: MappingSpec, context: dict[str, Any]) -> Post:
     event = context.get("event", {})
     subject = event.get("subject")
     default_thread = f"{event.get('connector')}:{subject}" if subject else None  # as the built-in mappings write it
-    return Post(
+    post = Post(
         title=title.splitlines()[0][:500],
         body=body,
         link=link or None,
@@ -171,6 +173,10 @@ def render_post(spec: MappingSpec, context: dict[str, Any]) -> Post:
         event_id=str(event.get("id", "")),
         source_id=str(event.get("source_id", "")),
     )
+    directory = getattr(context.get("mention"), "__self__", None)  # the Directory whose mention() it is
+    if isinstance(directory, Directory) and "](mention:" in f"{post.title}{post.body}{post.fields}":
+        post.mentions = mentions_of(post, directory)
+    return post
 
 
 def missing_fields(spec: MappingSpec, context: dict[str, Any]) -> list[str]:

@@ -1,4 +1,5 @@
-"""mappings managed over the API, with versions; deliveries record the mapping version that rendered them
+"""mappings managed over the API, with versions; deliveries record the mapping version that rendered them;
+a directory of people with their identities across tools
 
 Revision ID: 0007
 Revises: 0004
@@ -35,9 +36,25 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(64), nullable=True),
     )
     op.add_column("deliveries", sa.Column("mapping_version", sa.String(120), nullable=True))
+    op.create_table(
+        "people",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("display_name", sa.String(200), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("updated_at", sa.Float(), nullable=False),
+    )
+    op.create_table(
+        "person_identities",
+        sa.Column("kind", sa.String(32), primary_key=True),
+        sa.Column("value", sa.String(320), primary_key=True),
+        sa.Column("person_id", sa.String(64), sa.ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
+    )
+    op.create_index("ix_person_identities_person", "person_identities", ["person_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("person_identities")
+    op.drop_table("people")
     op.drop_column("deliveries", "mapping_version")
     op.drop_table("mapping_versions")
     op.drop_table("mappings")

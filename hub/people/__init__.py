@@ -1,0 +1,1 @@
+"""A directory of people and their identities across tools, for mentions that tell someone."""
