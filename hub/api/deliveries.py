@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
 from hub.api.error_docs import conflict
@@ -42,6 +42,8 @@ class DeliveryOut(BaseModel):
     idempotency_key: str
     created_at: str | None
     delivered_at: str | None
+    remote_id: str | None = Field(None, description="The post the target created (its id), when it said.")
+    remote_url: str | None = Field(None, description="A link to that post, when the target gave one.")
 
 
 class DeliveryDetail(DeliveryOut):
@@ -63,6 +65,8 @@ def delivery_out(r: Any) -> DeliveryOut:
         idempotency_key=r["id"],
         created_at=iso(r["created_at"]),
         delivered_at=iso(r["delivered_at"]),
+        remote_id=r.get("remote_id"),
+        remote_url=r.get("remote_url"),
     )
 
 

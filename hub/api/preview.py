@@ -13,9 +13,9 @@ from hub.errors import HubError, invalid
 from hub.mapping.post import Post
 from hub.mapping.render import MappingError, applies, render_post
 from hub.targets.registry import TARGETS, get_target
+from hub.targets.secrets import merge
 
 router = APIRouter(prefix="/api/v1", tags=["preview"], route_class=TextGuardRoute)
-_PLACEHOLDER_URL = "https://example.invalid/hook"
 
 
 class PreviewIn(BaseModel):
@@ -49,7 +49,9 @@ class PreviewIn(BaseModel):
         None, description="Name, inline mapping (admin keys only: templates are code), or the default."
     )
     target_kind: str = "webhook"
-    target_settings: dict[str, Any] = Field(default_factory=dict, description="Optional kind settings.")
+    target_settings: dict[str, Any] = Field(
+        default_factory=dict, description="Optional kind settings; the kind's example config fills the rest."
+    )
 
 
 class PreviewOut(BaseModel):
@@ -72,13 +74,13 @@ async def preview(body: PreviewIn, rt: RuntimeDep, key_id: ReadKey) -> PreviewOu
     target = get_target(body.target_kind)
     if target is None:
         raise invalid(f"unknown target kind {body.target_kind!r}; one of {sorted(TARGETS)}", field="target_kind")
-    settings = dict(body.target_settings)
-    if "url" in target.Config.model_fields:
-        settings.setdefault("url", _PLACEHOLDER_URL)
+    settings = merge(target.manifest.example, body.target_settings)  # the kind's example fills what is not given
     try:
         config = target.Config.model_validate(settings)
     except ValidationError as exc:
-        raise invalid(f"invalid {body.target_kind} settings: {exc.errors()[0]['msg']}") from None
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise invalid(f"invalid {body.target_kind} settings: {where}: {first['msg']}", field=where) from None
     context = {
         "payload": body.payload,
         "event": {
