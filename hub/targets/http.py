@@ -50,7 +50,7 @@ async def send_http(
 ) -> SendResult:
     """Send one request and let the target judge the answer; network errors and timeouts are retried."""
     started = time.perf_counter()
-    hidden = [*secrets, req.url, *req.headers.values()]
+    hidden = [*secrets, req.url, *(v for k, v in req.headers.items() if k.lower() == "authorization")]
 
     def failed(outcome: Any, error: str) -> SendResult:
         if isinstance(req.auth, RenewableAuth):

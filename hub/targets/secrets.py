@@ -7,6 +7,7 @@ from errors and answer excerpts.
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Iterator
@@ -34,8 +35,9 @@ def _unwrap(annotation: Any) -> list[Any]:
     return [annotation]
 
 
-def secret_paths(model: type[BaseModel], prefix: Path = ()) -> list[Path]:
-    """The paths of every secret field of ``model``, nested models included."""
+@functools.cache
+def secret_paths(model: type[BaseModel], prefix: Path = ()) -> tuple[Path, ...]:
+    """The paths of every secret field of ``model``, nested models included (computed once per model)."""
     out: list[Path] = []
     for name, info in model.model_fields.items():
         kinds = _unwrap(info.annotation)
@@ -45,7 +47,7 @@ def secret_paths(model: type[BaseModel], prefix: Path = ()) -> list[Path]:
         for kind in kinds:
             if isinstance(kind, type) and issubclass(kind, BaseModel):
                 out += secret_paths(kind, (*prefix, name))
-    return out
+    return tuple(out)
 
 
 def reveal(value: Any) -> Any:
