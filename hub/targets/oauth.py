@@ -52,6 +52,7 @@ class OAuth2Refresh(BaseModel):
     client_id: str = Field(min_length=1)
     client_secret: SecretStr | None = None  # a public client (no secret) sends its client_id in the body
     refresh_token: SecretStr
+    scope: str | None = None  # e.g. Entra's "https://www.yammer.com/.default offline_access"
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class Grant:
             body = prepare_token_request("client_credentials", scope=self.scope)
         else:
             latest = (current.refresh_token if current else None) or self.refresh_token
-            body = prepare_token_request("refresh_token", refresh_token=latest)
+            body = prepare_token_request("refresh_token", refresh_token=latest, scope=self.scope)
         method = "client_secret_basic" if self.client_secret else "none"
         _, headers, body = ClientAuth(self.client_id, self.client_secret, method).prepare(
             "POST", self.token_url, {}, body
@@ -122,7 +123,7 @@ def client_credentials(cfg: OAuth2ClientCredentials) -> Grant:
 def refresh(cfg: OAuth2Refresh, access_token: str) -> Grant:
     secret = cfg.client_secret.get_secret_value() if cfg.client_secret else None
     refresh_token = cfg.refresh_token.get_secret_value()
-    return Grant("refresh_token", str(cfg.token_url), cfg.client_id, secret, None, refresh_token, access_token)
+    return Grant("refresh_token", str(cfg.token_url), cfg.client_id, secret, cfg.scope, refresh_token, access_token)
 
 
 class TokenCache:
