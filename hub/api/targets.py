@@ -232,6 +232,9 @@ async def update_target(target_id: str, body: TargetUpdate, rt: RuntimeDep, _: A
     changes["updated_at"] = now()
     async with rt.engine.begin() as conn:
         await conn.execute(sa.update(t.targets).where(t.targets.c.id == target_id).values(**changes))
+        if "config" in changes and changes["config"] != row["config"]:  # another channel, group, stream…:
+            ta = t.thread_anchors  # its threads start anew (a rotated token keeps them)
+            await conn.execute(sa.delete(ta).where(ta.c.target_id == target_id))
         if changes.get("enabled") and not row["enabled"]:
             await make_waiting_due(conn, target_id, changes["updated_at"])
     rt.cache.invalidate()

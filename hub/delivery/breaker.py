@@ -87,7 +87,7 @@ async def observe(engine: AsyncEngine, target_id: str, success: bool, policy: Br
         if success:  # the caller skips this write when the target has nothing to reset
             await conn.execute(
                 sa.update(tg)
-                .where(tg.c.id == target_id, tg.c.breaker_state != "disabled")  # only a 410 or a reset decide that
+                .where(tg.c.id == target_id, tg.c.breaker_state != "disabled")  # only a gone URL or a reset decide that
                 .values(breaker_state="closed", consecutive_failures=0, breaker_opened_at=None, breaker_until=None)
             )
             return

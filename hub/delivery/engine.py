@@ -61,7 +61,8 @@ class Prepared:
 
     def anchor_key(self) -> AnchorKey | None:
         """Where its thread's anchor is, for the kinds that read one (reply to it, or link it)."""
-        if self.post.thread_key is None or self.target.manifest.threading == "key":
+        m = self.target.manifest
+        if self.post.thread_key is None or m.threading == "key" or m.profile == "built-in":
             return None
         return (self.info.id, thread_hash(self.post.thread_key))
 

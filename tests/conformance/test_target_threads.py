@@ -216,3 +216,21 @@ async def test_a_gone_webhook_disables_its_target_with_a_visible_reason(
     assert reason.startswith("HTTP 404") and "gone" in reason
     assert (await client.get(f"/api/v1/targets/{ids['target_id']}")).json()["disabled_reason"] == reason
     assert (await client.post(f"{breaker}/reset")).json()["reason"] is None
+
+
+async def test_moving_a_target_elsewhere_starts_its_threads_anew(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    tgt = await create(
+        client, "/api/v1/targets", {"kind": "slack-api", "name": "s", "token": "xoxb-1", "channel": "C1"}
+    )
+    row = {"target_id": tgt["id"], "thread_hash": "h", "thread_key": "k", "remote_id": "1712.0001"}
+
+    async def anchors() -> int:
+        async with runtime.engine.connect() as conn:
+            return len((await conn.execute(sa.select(t.thread_anchors))).all())
+
+    async with runtime.engine.begin() as conn:
+        await conn.execute(t.thread_anchors.insert().values(**row, delivery_id="dlv_1", created_at=0.0))
+    assert (await client.patch(f"/api/v1/targets/{tgt['id']}", json={"token": "xoxb-2"})).status_code == 200
+    assert await anchors() == 1  # a rotated token keeps the threads
+    assert (await client.patch(f"/api/v1/targets/{tgt['id']}", json={"channel": "C2"})).status_code == 200
+    assert await anchors() == 0  # a thread_ts of channel C1 means nothing in C2
