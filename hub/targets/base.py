@@ -117,7 +117,7 @@ class Answer:
         """The body as JSON, or None when it is not JSON."""
         try:
             return json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a hostile answer nested thousands deep
             return None
 
     def text(self) -> str:

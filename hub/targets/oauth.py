@@ -213,7 +213,7 @@ def _parse(status: int, raw: bytes, now: float, current: Token | None) -> Token:
     """A token answer (RFC 6749 §5.1) or an error answer (§5.2)."""
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
         data = {}

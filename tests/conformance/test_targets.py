@@ -856,3 +856,9 @@ async def test_inbox_stores_the_post_in_its_store_without_the_network() -> None:
 
 def test_inbox_preview_is_the_post() -> None:
     assert TARGETS["inbox"].preview(POST, config_for("inbox")) == {"post": POST.model_dump(mode="json")}
+
+
+@pytest.mark.parametrize("kind", HTTP_KINDS)
+async def test_a_hostile_answer_nested_deep_is_only_an_answer(kind: str) -> None:
+    result = await deliver_with(kind, answer(200, "[" * 16_000 + "]" * 16_000))
+    assert result.outcome in ("delivered", "dead") and result.remote_id is None
