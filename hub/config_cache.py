@@ -27,6 +27,7 @@ from hub.people.directory import Directory
 from hub.people.store import load_directory
 from hub.targets.base import TargetConfig
 from hub.targets.registry import get_target
+from hub.targets.secrets import merge
 
 _T = TypeVar("_T")
 MISS_RELOAD_AFTER = 0.5  # seconds: a snapshot younger than this is trusted on a miss
@@ -88,7 +89,7 @@ def target_config(kind: str, config: dict[str, Any], secrets: dict[str, Any]) ->
     target = get_target(kind)
     if target is None:
         raise ValueError(f"unknown target kind {kind!r}")
-    return target.Config.model_validate({**config, **secrets})
+    return target.Config.model_validate(merge(config, secrets))
 
 
 async def _managed_mappings(conn: AsyncConnection) -> dict[str, tuple[MappingSpec, int]]:

@@ -24,6 +24,8 @@ from hub.ingest.batcher import IngestBatcher
 from hub.mapping.catalogue import MappingCatalogue, builtin_mappings
 from hub.metrics import Metrics
 from hub.targets.egress import EgressPolicy, PolicyResolver
+from hub.targets.oauth import TokenCache
+from hub.targets.stores import SqlInboxStore, SqlTokenStore
 
 log = logging.getLogger("hub.app")
 
@@ -56,9 +58,13 @@ class Runtime:
     closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
     background: Callable[..., Awaitable[None]] | None = None  # submit(job function name, job id)
     ingest: IngestBatcher = field(init=False)
+    tokens: TokenCache = field(init=False)  # outbound OAuth2 tokens, encrypted at rest
+    inbox: SqlInboxStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.ingest = IngestBatcher(self.engine)
+        self.tokens = TokenCache(self.http, SqlTokenStore(self.engine, self.box), self.egress)
+        self.inbox = SqlInboxStore(self.engine)
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -7,7 +7,8 @@ import contextlib
 import json
 import socket
 import time
-from collections.abc import AsyncIterator
+import urllib.parse
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,17 +22,24 @@ class Received:
     headers: dict[str, str]
     body: Any
     status: int = 0
+    query: str = ""
 
 
 @dataclass
 class Receiver:
-    """ASGI app: answers ``script`` statuses in order (then ``default``), records every request."""
+    """ASGI app: answers ``script`` statuses in order (then ``default``), records every request; or,
+    with ``respond``, whatever it returns for a request (status, headers, body): a fake RSE API."""
 
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     default: int = 200
     delay: float = 0.0
     requests: list[Received] = field(default_factory=list)
     port: int = 0
+    respond: Callable[[Received], tuple[int, dict[str, str], bytes]] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
@@ -53,17 +61,29 @@ class Receiver:
             if not msg.get("more_body"):
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        try:
-            parsed: Any = json.loads(body)
-        except ValueError:
-            parsed = body.decode(errors="replace")
-        status, extra = self.script.pop(0) if self.script else (self.default, {})
-        self.requests.append(Received(time.time(), scope["path"], headers, parsed, status))
+        parsed: Any
+        if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            parsed = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
+        else:
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = body.decode(errors="replace")
+        got = Received(time.time(), scope["path"], headers, parsed, 0, scope["query_string"].decode())
+        answer = b"ok"
+        if self.respond is not None:
+            status, extra, answer = self.respond(got)
+            extra = {"content-type": "application/json", **extra}
+        else:
+            status, extra = self.script.pop(0) if self.script else (self.default, {})
+            extra = {"content-type": "text/plain", **extra}
+        got.status = status
+        self.requests.append(got)
         if self.delay:
             await asyncio.sleep(self.delay)
-        out_headers = [(b"content-type", b"text/plain")] + [(k.encode(), v.encode()) for k, v in extra.items()]
+        out_headers = [(k.encode(), v.encode()) for k, v in extra.items()]
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
-        await send({"type": "http.response.body", "body": b"ok"})
+        await send({"type": "http.response.body", "body": answer})
 
     def idempotency_keys(self) -> list[str]:
         return [r.headers.get("idempotency-key", "") for r in self.requests]

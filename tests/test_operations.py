@@ -60,7 +60,7 @@ async def test_target_rate_limit_spreads_deliveries(
 async def test_dead_letters_bulk_retry_is_a_tracked_job(
     client: httpx.AsyncClient, pipeline: Pipeline, receiver: Receiver
 ) -> None:
-    receiver.script = [(404, {})] * 6
+    receiver.script = [(400, {})] * 6  # a client error: dead (a 404 of a webhook URL disables the target)
     ids = await pipeline({"kind": "webhook", "name": "rx", "url": receiver.url})
     for n in range(6):
         await fire(client, ids["source_id"], n)
@@ -69,11 +69,11 @@ async def test_dead_letters_bulk_retry_is_a_tracked_job(
         return len((await client.get("/api/v1/dead-letters")).json()) == 6
 
     await wait_for(all_dead)
-    listed = (await client.get("/api/v1/dead-letters", params={"error_contains": "http 404"})).json()  # any case
+    listed = (await client.get("/api/v1/dead-letters", params={"error_contains": "http 400"})).json()  # any case
     assert len(listed) == 6
     assert (await client.get("/api/v1/dead-letters", params={"target_id": "tgt_other"})).json() == []
     resp = await client.post(
-        "/api/v1/deliveries/bulk-retry", json={"source_id": ids["source_id"], "error_contains": "HTTP 404"}
+        "/api/v1/deliveries/bulk-retry", json={"source_id": ids["source_id"], "error_contains": "HTTP 400"}
     )
     assert resp.status_code == 202
     job = resp.json()

@@ -46,6 +46,8 @@ class DeliveryOut(BaseModel):
         None,
         description="The mapping that rendered it: builtin:<name>, <name>@<version> (managed), or inline.",
     )
+    remote_id: str | None = Field(None, description="The post the target created (its id), when it said.")
+    remote_url: str | None = Field(None, description="A link to that post, when the target gave one.")
 
 
 class DeliveryDetail(DeliveryOut):
@@ -68,6 +70,8 @@ def delivery_out(r: Any) -> DeliveryOut:
         created_at=iso(r["created_at"]),
         delivered_at=iso(r["delivered_at"]),
         mapping_version=r.get("mapping_version"),
+        remote_id=r.get("remote_id"),
+        remote_url=r.get("remote_url"),
     )
 
 

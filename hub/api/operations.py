@@ -52,6 +52,7 @@ class BreakerOut(BaseModel):
     consecutive_failures: int
     opened_at: str | None
     retry_at: str | None
+    reason: str | None = Field(None, description="Why the target is disabled, when it is.")
 
 
 def _job_out(r: Any) -> JobOut:
@@ -155,6 +156,7 @@ def _breaker_out(row: Any) -> BreakerOut:
         consecutive_failures=row["consecutive_failures"],
         opened_at=iso(row["breaker_opened_at"]),
         retry_at=iso(row["breaker_until"]),
+        reason=row["disabled_reason"] if row["breaker_state"] == "disabled" else None,
     )
 
 

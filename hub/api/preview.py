@@ -14,9 +14,9 @@ from hub.mapping.context import mapping_context
 from hub.mapping.post import Post
 from hub.mapping.render import MappingError, applies, missing_fields, render_post
 from hub.targets.registry import TARGETS, get_target
+from hub.targets.secrets import merge
 
 router = APIRouter(prefix="/api/v1", tags=["preview"], route_class=TextGuardRoute)
-_PLACEHOLDER_URL = "https://example.invalid/hook"
 
 
 class PreviewIn(BaseModel):
@@ -50,7 +50,9 @@ class PreviewIn(BaseModel):
         None, description="Name, inline mapping (admin keys only: templates are code), or the default."
     )
     target_kind: str = "webhook"
-    target_settings: dict[str, Any] = Field(default_factory=dict, description="Optional kind settings.")
+    target_settings: dict[str, Any] = Field(
+        default_factory=dict, description="Optional kind settings; the kind's example config fills the rest."
+    )
 
 
 class PreviewOut(BaseModel):
@@ -77,13 +79,13 @@ async def preview(body: PreviewIn, rt: RuntimeDep, key_id: ReadKey) -> PreviewOu
     target = get_target(body.target_kind)
     if target is None:
         raise invalid(f"unknown target kind {body.target_kind!r}; one of {sorted(TARGETS)}", field="target_kind")
-    settings = dict(body.target_settings)
-    if "url" in target.Config.model_fields:
-        settings.setdefault("url", _PLACEHOLDER_URL)
+    settings = merge(target.manifest.example, body.target_settings)  # the kind's example fills what is not given
     try:
         config = target.Config.model_validate(settings)
     except ValidationError as exc:
-        raise invalid(f"invalid {body.target_kind} settings: {exc.errors()[0]['msg']}") from None
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise invalid(f"invalid {body.target_kind} settings: {where}: {first['msg']}", field=where) from None
     context = mapping_context(
         payload=body.payload,
         spec=spec,

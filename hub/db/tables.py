@@ -48,6 +48,7 @@ targets = sa.Table(
     sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
     sa.Column("breaker_opened_at", sa.Float, nullable=True),
     sa.Column("breaker_until", sa.Float, nullable=True),
+    sa.Column("disabled_reason", sa.Text, nullable=True),  # why the target was disabled (a 404/410 answer)
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
@@ -109,6 +110,9 @@ deliveries = sa.Table(
     sa.Column("delivered_at", sa.Float, nullable=True),
     # which mapping rendered the last attempt: "builtin:github/issues.opened", "<name>@<version>", "inline"
     sa.Column("mapping_version", sa.String(120), nullable=True),
+    # the post the target created (lineage): its id and, when the target says, its link
+    sa.Column("remote_id", sa.String(300), nullable=True),
+    sa.Column("remote_url", sa.Text, nullable=True),
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
     # only unfinished deliveries can hold back a later one of their thread: keep that index small
     sa.Index(
@@ -147,6 +151,29 @@ inbox_posts = sa.Table(
     sa.Column("post", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_inbox_target", "target_id", "created_at"),
+)
+
+# the remote post that opened a thread, per target and thread key (hashed: keys may be long); written in
+# the transaction that records the delivery's outcome
+thread_anchors = sa.Table(
+    "thread_anchors",
+    metadata,
+    sa.Column("target_id", sa.String(64), primary_key=True),
+    sa.Column("thread_hash", sa.String(64), primary_key=True),
+    sa.Column("thread_key", sa.Text, nullable=False),
+    sa.Column("remote_id", sa.String(300), nullable=True),
+    sa.Column("remote_url", sa.Text, nullable=True),
+    sa.Column("delivery_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# outbound OAuth2 tokens per credential (a hash), encrypted
+oauth_tokens = sa.Table(
+    "oauth_tokens",
+    metadata,
+    sa.Column("credential", sa.String(64), primary_key=True),
+    sa.Column("token_enc", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
 )
 
 custom_connectors = sa.Table(

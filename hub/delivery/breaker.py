@@ -4,7 +4,7 @@ closed ──N consecutive failures──▶ open ──cooldown──▶ half_o
                                      ▲                    │ failure
                                      └────────────────────┘
 open for longer than ``disable_after`` ──▶ disabled (deliveries wait, nothing is dropped) until a reset.
-A target that answers 410 Gone is disabled at once.
+A target whose webhook URL answers 404 or 410 (gone) is disabled at once, with the reason.
 """
 
 from __future__ import annotations
@@ -63,7 +63,11 @@ async def admit(
             await conn.execute(
                 sa.update(tg)
                 .where(tg.c.id == target_id, tg.c.breaker_state == "open")
-                .values(breaker_state="disabled", breaker_until=None)
+                .values(
+                    breaker_state="disabled",
+                    breaker_until=None,
+                    disabled_reason="failing for longer than HUB_BREAKER_DISABLE_AFTER",
+                )
             )
         return now + DISABLED_RECHECK
     # cooldown over (or a probe was lost): exactly one worker wins the probe
@@ -83,7 +87,7 @@ async def observe(engine: AsyncEngine, target_id: str, success: bool, policy: Br
         if success:  # the caller skips this write when the target has nothing to reset
             await conn.execute(
                 sa.update(tg)
-                .where(tg.c.id == target_id, tg.c.breaker_state != "disabled")  # only a 410 or a reset decide that
+                .where(tg.c.id == target_id, tg.c.breaker_state != "disabled")  # only a gone URL or a reset decide that
                 .values(breaker_state="closed", consecutive_failures=0, breaker_opened_at=None, breaker_until=None)
             )
             return
@@ -111,14 +115,15 @@ async def observe(engine: AsyncEngine, target_id: str, success: bool, policy: Br
             )
 
 
-async def disable(engine: AsyncEngine, target_id: str, now: float) -> None:
-    """The target said it is gone (410): hold its deliveries until someone resets the breaker."""
+async def disable(engine: AsyncEngine, target_id: str, now: float, reason: str) -> None:
+    """The target said it is gone (404/410 of a webhook URL): hold its deliveries until someone resets
+    the breaker; ``reason`` is shown with the target and its breaker."""
     tg = t.targets
     async with engine.begin() as conn:
         await conn.execute(
             sa.update(tg)
             .where(tg.c.id == target_id)
-            .values(breaker_state="disabled", breaker_opened_at=now, breaker_until=None)
+            .values(breaker_state="disabled", breaker_opened_at=now, breaker_until=None, disabled_reason=reason)
         )
 
 
@@ -129,7 +134,13 @@ async def reset(engine: AsyncEngine, target_id: str, now: float) -> bool:
         res = await conn.execute(
             sa.update(tg)
             .where(tg.c.id == target_id)
-            .values(breaker_state="closed", consecutive_failures=0, breaker_opened_at=None, breaker_until=None)
+            .values(
+                breaker_state="closed",
+                consecutive_failures=0,
+                breaker_opened_at=None,
+                breaker_until=None,
+                disabled_reason=None,
+            )
         )
         await make_waiting_due(conn, target_id, now)
     return bool(res.rowcount)

@@ -1,4 +1,5 @@
-"""Process claimed deliveries: map the event, send the Post, record the attempt, schedule what's next."""
+"""Process claimed deliveries in stages: prepare (map the event into a Post), read the batch's thread
+anchors at once, send, then record every outcome (with new anchors) in one transaction."""
 
 from __future__ import annotations
 
@@ -7,25 +8,30 @@ import logging
 import random
 import time
 import traceback
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from hub.config_cache import TargetInfo
 from hub.connectors.parse import ParseError
 from hub.db import tables as t
+from hub.delivery.anchors import AnchorKey, NewAnchor, load_anchors, thread_hash, write_anchors
 from hub.delivery.breaker import DISABLED_RECHECK, disable, load_states, observe
 from hub.delivery.flow import BatchFlow, flow_wait, policy_of
 from hub.delivery.schedule import next_delay
 from hub.ids import new_id
 from hub.mapping.context import mapping_context, stored_payload
+from hub.mapping.post import Post
 from hub.mapping.render import MappingError, MappingTimedOut, applies, render_post
 from hub.runtime import Runtime
-from hub.targets.base import DeliveryContext, SendResult, scrub
+from hub.targets.base import DeliveryContext, SendResult, Target, ThreadAnchor, scrub
 from hub.targets.registry import get_target
 
 log = logging.getLogger("hub.delivery")
 _rng = random.Random()
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -41,7 +47,26 @@ class Outcome:
     status_code: int | None = None
     attempt: SendResult | None = None
     started_at: float = 0.0
+    anchor: NewAnchor | None = None  # this delivery opened its thread on the target
     mapping_version: str | None = None  # which mapping rendered it (None: not rendered this time)
+
+
+@dataclass
+class Prepared:
+    """A delivery whose Post is rendered, ready to send."""
+
+    row: Any
+    post: Post
+    target: Target
+    info: TargetInfo
+    mapping_version: str
+
+    def anchor_key(self) -> AnchorKey | None:
+        """Where its thread's anchor is, for the kinds that read one (reply to it, or link it)."""
+        m = self.target.manifest
+        if self.post.thread_key is None or m.threading == "key" or m.profile == "built-in":
+            return None
+        return (self.info.id, thread_hash(self.post.thread_key))
 
 
 async def _load(rt: Runtime, ids: list[str]) -> list[Any]:
@@ -80,21 +105,21 @@ def _retry_delay(
     return next_delay(attempts - row.retry_base, schedule, _rng, retry_after)
 
 
-async def _process_one(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
+def _final(row: Any, status: str, error: str, now: float) -> Outcome:
+    log.warning("delivery %s", status, extra={"delivery_id": row.id, "event_id": row.event_id, "cause": error})
+    result = SendResult("dead", error=error)
+    return Outcome(row.id, row.lease_until, status, row.attempts + 1, now, error, attempt=result, started_at=now)
+
+
+async def _prepare(rt: Runtime, row: Any) -> Prepared | Outcome:
+    """The delivery's Post, or its outcome when there is nothing to send."""
     now = time.time()
-    attempts = row.attempts + 1
-
-    def final(status: str, error: str) -> Outcome:
-        log.warning("delivery %s", status, extra={"delivery_id": row.id, "event_id": row.event_id, "cause": error})
-        result = SendResult("dead", error=error)
-        return Outcome(row.id, row.lease_until, status, attempts, now, error, attempt=result, started_at=now)
-
     route = await rt.cache.route(row.route_id)
     target_info = await rt.cache.target(row.target_id)
     spec = await rt.cache.connector(row.connector)
     target = get_target(target_info.kind) if target_info else None
     if route is None or target_info is None or target is None:
-        return final("dead", "the route or target was deleted")
+        return _final(row, "dead", "the route or target was deleted", now)
     try:
         payload = stored_payload(row.payload, row.body, row.headers, spec)
         source = await rt.cache.source(row.source_id)
@@ -117,34 +142,51 @@ async def _process_one(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
             return skipped
         post = render_post(mapping, context)
     except MappingTimedOut as exc:  # nothing was sent, but the try is counted: it ends after the schedule
-        delay = _retry_delay(row, attempts)
+        delay = _retry_delay(row, row.attempts + 1)
         if delay is None:
-            return final("failed", f"mapping failed: {exc}")
-        return Outcome(row.id, row.lease_until, "pending", attempts, now + delay, f"mapping failed: {exc}")
+            return _final(row, "failed", f"mapping failed: {exc}", now)
+        return Outcome(row.id, row.lease_until, "pending", row.attempts + 1, now + delay, f"mapping failed: {exc}")
     except (MappingError, ParseError) as exc:
-        return final("failed", f"mapping failed: {exc}")
-    outcome = await _send(rt, row, flow, target_info, target, post, now, attempts)
-    outcome.mapping_version = version
-    return outcome
-
-
-async def _send(
-    rt: Runtime, row: Any, flow: BatchFlow, target_info: Any, target: Any, post: Any, now: float, attempts: int
-) -> Outcome:
-    """Send a rendered post (flow control first), classify the answer, schedule what is next."""
+        return _final(row, "failed", f"mapping failed: {exc}", now)
     if not target_info.enabled:  # not an attempt: the delivery waits until the target is enabled again
         return Outcome(
             row.id, row.lease_until, "pending", row.attempts, now + DISABLED_RECHECK, "the target is disabled"
         )
+    return Prepared(row, post, target, target_info, version)
+
+
+def _new_anchor(p: Prepared, anchor: ThreadAnchor | None, result: SendResult) -> NewAnchor | None:
+    """A first post that a later one can reply to (its id) or link (its URL)."""
+    if anchor is not None or p.post.thread_key is None or result.outcome != "delivered":
+        return None
+    threading = p.target.manifest.threading
+    if (threading == "anchor" and result.remote_id) or (threading == "none" and result.remote_url):
+        return NewAnchor(p.info.id, p.post.thread_key, result.remote_id, result.remote_url, p.row.id)
+    return None
+
+
+async def _send(rt: Runtime, p: Prepared, flow: BatchFlow, anchor: ThreadAnchor | None) -> Outcome:
+    row, target_info, target = p.row, p.info, p.target
+    now = time.time()
+    attempts = row.attempts + 1
     retry_at = await flow_wait(rt, target_info, flow, now)
     if retry_at is not None:  # not an attempt: nothing was sent
         return Outcome(row.id, row.lease_until, "pending", row.attempts, retry_at, row.last_error, row.last_status_code)
     ctx = DeliveryContext(
-        row.id, row.event_id, row.target_id, rt.http, rt.settings.delivery_timeout, rt.engine, rt.egress
+        row.id,
+        row.event_id,
+        row.target_id,
+        rt.http,
+        rt.settings.delivery_timeout,
+        rt.egress,
+        anchor=anchor,
+        now=now,
+        tokens=rt.tokens,
+        inbox=rt.inbox,
     )
     try:  # a total limit: a target that trickles its answer must not outlive the batch's leases
         async with asyncio.timeout(rt.settings.delivery_timeout + 1):
-            result = await target.deliver(post, target_info.config, ctx)
+            result = await target.deliver(p.post, target_info.config, ctx)
     except TimeoutError:
         result = SendResult("retry", error=f"timeout: no complete answer within {rt.settings.delivery_timeout}s")
     except Exception as exc:  # a target bug must not lose the delivery: retry it like a failed send
@@ -160,13 +202,17 @@ async def _send(
         flow.failed.add(target_info.id)
         await observe(rt.engine, target_info.id, False, policy_of(rt), now)
     if result.outcome == "delivered":
-        return Outcome(row.id, row.lease_until, "delivered", attempts, now, None, result.status_code, result, now)
+        out = Outcome(row.id, row.lease_until, "delivered", attempts, now, None, result.status_code, result, now)
+        out.anchor = _new_anchor(p, anchor, result)
+        return out
     if result.outcome == "gone":  # the delivery waits with the others; a breaker reset makes them all due
-        await disable(rt.engine, target_info.id, now)
-        log.warning("target gone (410): disabled", extra={"target_id": target_info.id, "delivery_id": row.id})
-        result.error = "HTTP 410 Gone: the target is disabled until its breaker is reset"
+        code = result.status_code
+        reason = f"HTTP {code}: the target's URL is gone (webhook removed or its token revoked)"
+        await disable(rt.engine, target_info.id, now, reason)
+        log.warning(f"target gone ({code}): disabled", extra={"target_id": target_info.id, "delivery_id": row.id})
+        result.error = f"HTTP {code}: the target is disabled until its breaker is reset"
         return Outcome(
-            row.id, row.lease_until, "pending", attempts, now + DISABLED_RECHECK, result.error, 410, result, now
+            row.id, row.lease_until, "pending", attempts, now + DISABLED_RECHECK, result.error, code, result, now
         )
     if result.outcome == "retry":
         delay = _retry_delay(row, attempts, target_info.retry_schedule, result.retry_after)
@@ -192,6 +238,8 @@ async def _record(rt: Runtime, outcomes: list[Outcome]) -> None:
             last_error=sa.bindparam("b_error"),
             last_status_code=sa.bindparam("b_code"),
             delivered_at=sa.bindparam("b_delivered"),
+            remote_id=sa.bindparam("b_remote_id"),
+            remote_url=sa.bindparam("b_remote_url"),
             mapping_version=sa.func.coalesce(sa.bindparam("b_mapping", type_=sa.String), d.c.mapping_version),
             lease_until=None,
             updated_at=now,
@@ -207,6 +255,8 @@ async def _record(rt: Runtime, outcomes: list[Outcome]) -> None:
             "b_error": o.error,
             "b_code": o.status_code,
             "b_delivered": now if o.status == "delivered" else None,
+            "b_remote_id": o.attempt.remote_id if o.attempt and o.status == "delivered" else None,
+            "b_remote_url": o.attempt.remote_url if o.attempt and o.status == "delivered" else None,
             "b_mapping": o.mapping_version,
         }
         for o in outcomes
@@ -230,11 +280,13 @@ async def _record(rt: Runtime, outcomes: list[Outcome]) -> None:
         if attempt_rows:
             await conn.execute(t.attempts.insert(), attempt_rows)
         await conn.execute(update, params)
+        await write_anchors(conn, [o.anchor for o in outcomes if o.anchor is not None], now)
     rt.metrics.record(outcomes)
 
 
 async def process_batch(rt: Runtime, ids: list[str]) -> None:
-    """Send a batch of claimed deliveries concurrently, then write every outcome in one transaction."""
+    """Prepare a batch of claimed deliveries, read their threads' anchors in one query, send them
+    concurrently, then write every outcome in one transaction."""
     if not ids:
         return
     rows = await _load(rt, ids)
@@ -243,23 +295,43 @@ async def process_batch(rt: Runtime, ids: list[str]) -> None:
     if not rows:
         return
     flow = BatchFlow(await load_states(rt.engine, {r.target_id for r in rows}))
-    outcomes = list(await asyncio.gather(*(_process_safely(rt, r, flow) for r in rows)))
-    await _record(rt, outcomes)
+    staged = await asyncio.gather(*(_safely(r, _prepare(rt, r)) for r in rows))
+    outcomes = [s for s in staged if isinstance(s, Outcome)]
+    ready = [s for s in staged if isinstance(s, Prepared)]
+    try:
+        anchors = await load_anchors(rt.engine, [k for p in ready if (k := p.anchor_key()) is not None])
+    except Exception:  # nothing was sent: every prepared delivery is tried again shortly
+        log.exception("reading thread anchors failed; retrying the batch later")
+        outcomes += [_internal_error(p.row, "thread anchors unavailable") for p in ready]
+        ready, anchors = [], {}
+    sent = await asyncio.gather(*(_safely(p.row, _send(rt, p, flow, _anchor_of(p, anchors))) for p in ready))
+    for p, out in zip(ready, sent, strict=True):
+        out.mapping_version = p.mapping_version
+    await _record(rt, outcomes + list(sent))
 
 
-async def _process_safely(rt: Runtime, row: Any, flow: BatchFlow) -> Outcome:
+def _anchor_of(p: Prepared, anchors: dict[AnchorKey, ThreadAnchor]) -> ThreadAnchor | None:
+    key = p.anchor_key()
+    return anchors.get(key) if key is not None else None
+
+
+async def _safely(row: Any, step: Awaitable[_T]) -> _T | Outcome:
     """One delivery's failure (a database blip while counting for the breaker…) must not discard the
     outcomes of the others: it is tried again shortly, like a failed send (at-least-once)."""
     try:
-        return await _process_one(rt, row, flow)
+        return await step
     except Exception as exc:
         log.exception("processing a delivery failed; retrying it later", extra={"delivery_id": row.id})
-        error = f"internal error: {type(exc).__name__}"
-        now, attempts = time.time(), row.attempts + 1  # counted: a failure that recurs ends as a dead letter
-        delay = _retry_delay(row, attempts)
-        if delay is None:
-            return Outcome(row.id, row.lease_until, "dead", attempts, now, error)
-        return Outcome(row.id, row.lease_until, "pending", attempts, now + delay, error)
+        return _internal_error(row, type(exc).__name__)
+
+
+def _internal_error(row: Any, what: str) -> Outcome:
+    error = f"internal error: {what}"
+    now, attempts = time.time(), row.attempts + 1  # counted: a failure that recurs ends as a dead letter
+    delay = _retry_delay(row, attempts)
+    if delay is None:
+        return Outcome(row.id, row.lease_until, "dead", attempts, now, error)
+    return Outcome(row.id, row.lease_until, "pending", attempts, now + delay, error)
 
 
 async def _drop_orphans(rt: Runtime, ids: set[str]) -> None:

@@ -1,31 +1,83 @@
-"""What every target is: a config model, which of its fields are secret, and how a Post is sent."""
+"""What every target is: a typed config, a manifest, a pure ``build_request`` and a pure ``read_answer``.
+
+A target kind is one module in ``hub/targets/kinds/``. The engine gives it the Post, its config and a
+:class:`SendInfo` (idempotency key, the thread's anchor, the clock); the request it builds may be JSON or
+a form and carry an ``httpx.Auth``. :func:`hub.targets.http.send_http` sends it and hands the answer back
+to ``read_answer``, which says delivered / retry / dead / gone and which remote post resulted.
+"""
 
 from __future__ import annotations
 
 import email.utils
 import json
 import math
+import socket
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol
 
 import httpx
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy.ext.asyncio import AsyncEngine
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict
 
 from hub import __version__
 from hub.mapping.post import Post
-from hub.targets.egress import EgressBlocked, EgressPolicy, egress_refusal
+from hub.targets.egress import EgressPolicy
+from hub.targets.secrets import SECRET, secret_paths, secret_values
+
+if TYPE_CHECKING:
+    from hub.targets.oauth import TokenCache
 
 Outcome = Literal["delivered", "retry", "dead", "gone"]
+Threading = Literal["none", "key", "anchor"]  # cannot thread (links the first post) / by the thread key / by the id
+Profile = Literal["incoming-webhook", "api", "built-in"]
 MAX_RETRY_AFTER = 24 * 3600.0
 EXCERPT_CHARS = 500
 MAX_ANSWER_BYTES = 16 * 1024
 
 
+SecretUrl = Annotated[AnyHttpUrl, SECRET]  # an incoming-webhook URL: its path or query is the token
+
+
 class TargetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def api_url(base: AnyHttpUrl | str, path: str) -> str:
+    """``path`` under an API base URL (``https://slack.com/api`` + ``/chat.postMessage``)."""
+    return str(base).rstrip("/") + path
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a kind says about itself: shown in the API docs, checked by the conformance suite."""
+
+    title: str
+    description: str
+    profile: Profile
+    threading: Threading
+    body_limit: int  # the longest text the target takes, in ``limit_unit``
+    example: dict[str, Any]  # a working config (placeholders for secrets)
+    docs: str  # the target's own documentation this module follows
+    limit_unit: Literal["chars", "bytes"] = "chars"
+
+
+@dataclass(frozen=True)
+class ThreadAnchor:
+    """The remote post that opened a thread on a target: later posts reply to it or link it."""
+
+    remote_id: str | None
+    remote_url: str | None = None
+
+
+@dataclass(frozen=True)
+class SendInfo:
+    """What a target knows about this send besides the Post and its config."""
+
+    idempotency_key: str
+    anchor: ThreadAnchor | None = None
+    now: float = 0.0
+    tokens: TokenCache | None = None  # OAuth2 tokens, for the auth a request carries
 
 
 @dataclass(frozen=True)
@@ -33,13 +85,43 @@ class OutboundRequest:
     method: str
     url: str
     headers: dict[str, str]
-    json: Any
+    json: Any = None
+    form: dict[str, str] | None = None  # sent form-encoded instead of JSON
+    auth: httpx.Auth | None = None
 
-    def redacted(self, secret_fields: dict[str, str]) -> dict[str, Any]:
-        """For preview: the request with the URL's secret path and auth headers hidden."""
-        headers = {k: ("***" if k.lower() == "authorization" else v) for k, v in self.headers.items()}
-        url = redact_url(self.url) if self.url in secret_fields.values() else self.url
-        return {"method": self.method, "url": url, "headers": headers, "body": self.json}
+    def redacted(self, secrets: Iterable[str]) -> dict[str, Any]:
+        """For preview: the request with secret URLs, auth headers and secret values hidden."""
+        hidden = ("authorization", "webhook-signature")
+        headers = {k: ("***" if k.lower() in hidden else v) for k, v in self.headers.items()}
+        out: dict[str, Any] = {"method": self.method, "url": scrub(self.url, secrets), "headers": headers}
+        out["form" if self.form is not None else "body"] = self.form if self.form is not None else self.json
+        if self.auth is not None:
+            out["auth"] = describe_auth(self.auth)
+        return json.loads(scrub(json.dumps(out, ensure_ascii=False), secrets))  # type: ignore[no-any-return]
+
+
+def describe_auth(auth: httpx.Auth) -> str:
+    describe = getattr(auth, "describe", None)
+    return str(describe()) if callable(describe) else type(auth).__name__
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A target's answer, its body read up to MAX_ANSWER_BYTES."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, RecursionError):  # RecursionError: a hostile answer nested thousands deep
+            return None
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
 
 
 @dataclass
@@ -50,20 +132,36 @@ class SendResult:
     response_excerpt: str | None = None
     retry_after: float | None = None
     latency_ms: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    remote_id: str | None = None  # the post the target created (its id, its link): the lineage
+    remote_url: str | None = None
+
+
+class InboxStore(Protocol):
+    """Where the built-in inbox keeps its posts (hub's database, given by the engine)."""
+
+    async def put(self, target_id: str, delivery_id: str, event_id: str, post: Post) -> str: ...
 
 
 @dataclass(frozen=True)
 class DeliveryContext:
-    """What a target needs to send one delivery; the HTTP client is injected."""
+    """What a target needs to send one delivery; the HTTP client and the stores are injected."""
 
     delivery_id: str
     event_id: str
     target_id: str
     client: httpx.AsyncClient
     timeout: float
-    engine: AsyncEngine
     egress: EgressPolicy = field(default_factory=EgressPolicy)
+    anchor: ThreadAnchor | None = None
+    now: float = 0.0
+    tokens: TokenCache | None = None
+    inbox: InboxStore | None = None
+
+    def clock(self) -> float:
+        return self.now or time.time()
+
+    def info(self) -> SendInfo:
+        return SendInfo(self.delivery_id, self.anchor, self.clock(), self.tokens)
 
 
 def redact_url(url: str) -> str:
@@ -77,11 +175,9 @@ def redact_url(url: str) -> str:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` (an error message, a traceback) with every secret hidden; for a secret URL, its path and
-    query too, as client errors quote URLs in their own spelling."""
-    for secret in secrets:
-        if not secret:
-            continue
+    """``text`` (an error message, a traceback, an answer) with every secret hidden; for a secret URL, its
+    path and query too, as client errors quote URLs in their own spelling."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, redact_url(secret) if "://" in secret else "***")
         if "://" in secret:
             try:
@@ -110,53 +206,39 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-def classify(status: int) -> Outcome:
-    """2xx delivered; 408, 429, 5xx and 3xx (redirects are not followed) retried; 410 the endpoint is gone
-    (Standard Webhooks: disable it); any other 4xx dead."""
+def classify(status: int, profile: Profile = "incoming-webhook") -> Outcome:
+    """2xx delivered; 408, 429, 5xx and 3xx (redirects are not followed) retried; 410 the endpoint is
+    gone, and 404 too for an incoming-webhook URL (its token was revoked): the target is disabled; any
+    other 4xx dead."""
     if 200 <= status < 300:
         return "delivered"
-    if status == 410:
+    if status == 410 or (status == 404 and profile == "incoming-webhook"):
         return "gone"
     if status in (408, 429) or status >= 500 or status < 400:
         return "retry"
     return "dead"
 
 
-def user_agent() -> str:
-    return f"rse-hub/{__version__}"
+def network_error(exc: BaseException) -> str:
+    """What went wrong on the way, from the whole exception chain: a refused connection or an unknown
+    host is not a timeout, whatever the transport calls it."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        err = stack.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, ConnectionRefusedError):
+            return f"connection refused: {exc}"
+        if isinstance(err, socket.gaierror):
+            return f"host not found: {exc}"
+        stack += [err.__cause__, err.__context__, getattr(err, "os_error", None)]
+    kind = "timeout: " if isinstance(exc, httpx.TimeoutException) else ""
+    return f"{kind}{type(exc).__name__}: {exc}"
 
 
-class Target:
-    """Base of every target kind. HTTP targets implement ``build_request``; others override ``deliver``."""
-
-    kind: ClassVar[str]
-    title: ClassVar[str]
-    description: ClassVar[str] = ""
-    Config: ClassVar[type[TargetConfig]]
-    secret_fields: ClassVar[tuple[str, ...]] = ()
-
-    def build_request(self, post: Post, config: Any, idempotency_key: str) -> OutboundRequest | None:
-        raise NotImplementedError
-
-    def secrets_of(self, config: Any) -> list[str]:
-        """The secret values of a target's config (its secret URL, its tokens), to scrub from errors."""
-        return [str(getattr(config, k)) for k in self.secret_fields if getattr(config, k, None)]
-
-    def preview(self, post: Post, config: Any) -> dict[str, Any]:
-        req = self.build_request(post, config, "preview")
-        if req is None:
-            return {"post": post.model_dump()}
-        secrets = {k: str(getattr(config, k)) for k in self.secret_fields if getattr(config, k, None)}
-        return req.redacted(secrets)
-
-    async def deliver(self, post: Post, config: Any, ctx: DeliveryContext) -> SendResult:
-        req = self.build_request(post, config, ctx.delivery_id)
-        if req is None:
-            raise NotImplementedError(f"target {self.kind} builds no request and has no deliver()")
-        return await send_http(req, ctx)
-
-
-async def _read_capped(resp: httpx.Response) -> bytes:
+async def read_capped(resp: httpx.Response) -> bytes:
     """The start of an answer: enough for the excerpt, never a hostile target's whole body in memory."""
     out = bytearray()
     async for chunk in resp.aiter_bytes():
@@ -166,36 +248,60 @@ async def _read_capped(resp: httpx.Response) -> bytes:
     return bytes(out[:MAX_ANSWER_BYTES])
 
 
-async def send_http(req: OutboundRequest, ctx: DeliveryContext) -> SendResult:
-    """Send one request and classify the answer; network errors and timeouts are retried."""
-    started = time.perf_counter()
-    headers = {"User-Agent": user_agent(), "Content-Type": "application/json", **req.headers}
-    content = json.dumps(req.json, ensure_ascii=False, separators=(",", ":")).encode(errors="replace")
-    try:
-        ctx.egress.check_url(req.url)
-        request = ctx.client.build_request(req.method, req.url, content=content, headers=headers, timeout=ctx.timeout)
-        resp = await ctx.client.send(request, stream=True)
-        try:
-            answer = await _read_capped(resp)
-        finally:
-            await resp.aclose()
-    except EgressBlocked as exc:  # a configuration error: retrying would not help
-        return SendResult("dead", error=str(exc)[:500], latency_ms=(time.perf_counter() - started) * 1000)
-    except Exception as exc:  # network errors, timeouts, answers the client cannot read: retried
-        latency = (time.perf_counter() - started) * 1000
-        if blocked := egress_refusal(exc):  # a host name that resolved to refused addresses only
-            return SendResult("dead", error=str(blocked)[:500], latency_ms=latency)
-        kind = "timeout: " if isinstance(exc, httpx.TimeoutException) else ""
-        error = scrub(f"{kind}{type(exc).__name__}: {exc}", [req.url, *req.headers.values()])
-        return SendResult("retry", error=error[:500], latency_ms=latency)
-    latency = (time.perf_counter() - started) * 1000
-    outcome = classify(resp.status_code)
-    excerpt = answer.decode(resp.encoding or "utf-8", "replace")[:EXCERPT_CHARS] if answer else None
+def user_agent() -> str:
+    return f"rse-hub/{__version__}"
+
+
+class Target:
+    """Base of every target kind. HTTP targets implement ``build_request`` (and ``read_answer`` when the
+    target's answers say more than their status); others override ``deliver``."""
+
+    kind: ClassVar[str]
+    manifest: ClassVar[Manifest]
+    Config: ClassVar[type[TargetConfig]]
+
+    @property
+    def title(self) -> str:
+        return self.manifest.title
+
+    @property
+    def secret_fields(self) -> tuple[str, ...]:
+        """Dotted names of the secret settings (``url``, ``token``, ``oauth2.client_secret``)."""
+        return tuple(".".join(p) for p in secret_paths(self.Config))
+
+    def build_request(self, post: Post, config: Any, info: SendInfo) -> OutboundRequest:
+        raise NotImplementedError
+
+    def read_answer(self, answer: Answer, config: Any, now: float) -> SendResult:
+        """The outcome of an answer: by status, Retry-After honoured."""
+        return verdict(answer, self.manifest.profile, now)
+
+    def secrets_of(self, config: Any) -> list[str]:
+        """The secret values of a target's config (its secret URL, its tokens), to scrub from errors."""
+        return secret_values(config)
+
+    def preview(self, post: Post, config: Any) -> dict[str, Any]:
+        request = self.build_request(post, config, SendInfo("preview"))
+        return request.redacted(self.secrets_of(config))
+
+    async def deliver(self, post: Post, config: Any, ctx: DeliveryContext) -> SendResult:
+        from hub.targets.http import send_http  # the sending half: kept apart from the pure half
+
+        info = ctx.info()
+        request = self.build_request(post, config, info)
+        return await send_http(request, ctx, lambda a: self.read_answer(a, config, info.now), self.secrets_of(config))
+
+
+def verdict(answer: Answer, profile: Profile, now: float) -> SendResult:
+    outcome = classify(answer.status, profile)
     return SendResult(
         outcome,
-        status_code=resp.status_code,
-        error=None if outcome == "delivered" else f"HTTP {resp.status_code}",
-        response_excerpt=excerpt,
-        retry_after=parse_retry_after(resp.headers.get("retry-after"), time.time()),
-        latency_ms=latency,
+        status_code=answer.status,
+        error=None if outcome == "delivered" else f"HTTP {answer.status}",
+        retry_after=parse_retry_after(answer.headers.get("retry-after"), now) if outcome == "retry" else None,
     )
+
+
+def refuse(result: SendResult, outcome: Outcome, error: str, retry_after: float | None = None) -> SendResult:
+    """A 2xx whose body says the send failed (Slack's ``ok: false``…)."""
+    return replace(result, outcome=outcome, error=error, retry_after=retry_after)

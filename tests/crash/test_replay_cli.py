@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 async def test_hub_replay_retries_dead_letters(tmp_path: Path) -> None:
     hub = Deployment(tmp_path, {})
-    async with serve_receiver(Receiver(script=[(404, {})] * 5)) as rx, client(hub.base) as c:
+    async with serve_receiver(Receiver(script=[(400, {})] * 5)) as rx, client(hub.base) as c:
         try:
             await hub.start()
             burst = Burst(c, await setup_pipeline(c, rx), issue_payloads(5))
@@ -31,7 +31,7 @@ async def test_hub_replay_retries_dead_letters(tmp_path: Path) -> None:
             assert received_events(rx) == set()
             proc = await asyncio.to_thread(
                 subprocess.run,
-                [sys.executable, "-m", "hub", "replay", "--url", hub.base, "--error", "HTTP 404"],
+                [sys.executable, "-m", "hub", "replay", "--url", hub.base, "--error", "HTTP 400"],
                 env={**os.environ, "HUB_API_KEY": ADMIN_KEY},
                 capture_output=True,
                 text=True,

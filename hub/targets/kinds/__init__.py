@@ -1,0 +1,1 @@
+"""One module per target kind; discovered by :mod:`hub.targets.registry`."""
