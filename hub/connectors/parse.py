@@ -102,17 +102,36 @@ def loads_json(body: bytes) -> Any:
         raise ParseError(f"body is not valid JSON: {type(exc).__name__}: {exc}"[:300]) from None
 
 
+def filled(templates: list[str], payload: Any) -> str | None:
+    """The first template whose fields all exist as text (not empty, not an object or a list), filled in."""
+    for template in templates:
+        values: dict[str, str] = {}
+        for name in _FIELD.findall(template):
+            found = lookup(payload, name)
+            if found is None or isinstance(found, dict | list) or found == "":
+                break
+            values[name] = str(found)
+        else:
+            return _FIELD.sub(lambda m, v=values: v[m.group(1)], template)  # type: ignore[misc]
+    return None
+
+
 def event_type_of(spec: ConnectorSpec, req: RawRequest, payload: Any) -> str:
     ets = spec.event_type
     base: str | None = None
     if ets.header:
         base = req.header(ets.header)
+    if not base and ets.templates:
+        found = filled(ets.templates, payload)
+        if found:
+            return found
     if not base and ets.field:
         value = lookup(payload, ets.field)
         base = str(value) if value is not None and not isinstance(value, dict | list) else None
     if not base and ets.required:
-        where = " or ".join(x for x in (ets.header and f"header {ets.header}", ets.field and f"field {ets.field}") if x)
-        raise ParseError(f"the event type is missing ({where})", "missing_event_type")
+        where = [f"header {ets.header}"] if ets.header else []
+        where += ets.templates + ([f"field {ets.field}"] if ets.field else [])
+        raise ParseError(f"the event type is missing ({' or '.join(where)})", "missing_event_type")
     base = base or ets.default
     if ets.action_field:
         action = lookup(payload, ets.action_field)
@@ -150,7 +169,8 @@ def content_hash(body: bytes) -> str:
 
 
 def dedup_of(spec: ConnectorSpec, req: RawRequest, payload: Any) -> str | None:
-    """The first delivery id present (headers in order, then the field), else the body's hash if asked."""
+    """The first delivery id present (headers in order, the field, then the templates), else the body's hash
+    if asked."""
     for name in spec.dedup.headers():
         value = req.header(name)
         if value:
@@ -159,6 +179,10 @@ def dedup_of(spec: ConnectorSpec, req: RawRequest, payload: Any) -> str | None:
         found = lookup(payload, spec.dedup.field)
         if found is not None and not isinstance(found, dict | list):
             return dedup_key(str(found))
+    if spec.dedup.templates:
+        key = filled(spec.dedup.templates, payload)
+        if key is not None:
+            return dedup_key(key)
     if spec.dedup.content_hash:
         return content_hash(req.body)
     return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -9,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Algorithm = Literal["sha1", "sha256", "sha512"]
 Encoding = Literal["hex", "base64"]
 CONFIGURABLE = frozenset({"header", "algorithm", "encoding", "prefix", "signed", "key_encoding"})
+SECRET_MARK = "<secret>"
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
 class _Strict(BaseModel):
@@ -32,7 +36,21 @@ class SignatureSpec(_Strict):
     multiple: bool = Field(False, description="The header carries several signatures; one must match.")
     separator: str = " "
     timestamp_header: str | None = None
+    timestamp_field: str | None = Field(
+        None,
+        description="A dotted path to the timestamp in the JSON body, checked once the signature matches "
+        "(the body is then proven); missing: missing_signature.",
+    )
+    timestamp_unit: Literal["s", "ms"] = Field("s", description="The timestamp counts seconds or milliseconds.")
     tolerance_seconds: int | None = None
+    future_tolerance_seconds: int | None = Field(
+        None, ge=0, description="How far ahead of hub's clock a timestamp may be; default: tolerance_seconds."
+    )
+    header_setting: str | None = Field(
+        None,
+        description="token scheme: a source setting 'Name: value with <secret>' naming the header and the value "
+        "it must equal; when the source leaves it unset, the header equals prefix + secret.",
+    )
     configurable: list[str] = Field(default_factory=list, description="Fields a source may override.")
 
     @model_validator(mode="after")
@@ -41,31 +59,60 @@ class SignatureSpec(_Strict):
             raise ValueError("signature.header is required unless scheme is 'none'")
         if self.multiple and not self.separator:
             raise ValueError("signature.separator must not be empty when multiple is true")
+        if self.timestamp_header and self.timestamp_field:
+            raise ValueError("signature has a timestamp_header or a timestamp_field, not both")
+        if self.header_setting and self.scheme != "token":
+            raise ValueError("signature.header_setting is for the token scheme")
         unknown = set(self.configurable) - CONFIGURABLE
         if unknown:
             raise ValueError(f"signature.configurable has unknown fields {sorted(unknown)}")
         return self
 
+    def token_header(self, settings: Mapping[str, Any]) -> tuple[str, str]:
+        """token scheme: the header carrying the token and the value it must equal, ``<secret>`` standing
+        for the secret. From the source setting ``header_setting`` when set ("Name: value"), else the spec's
+        header and prefix. ValueError when the setting says no header or leaves the secret out."""
+        given = settings.get(self.header_setting) if self.header_setting else None
+        if given in (None, ""):
+            return self.header, self.prefix + SECRET_MARK
+        name, colon, value = str(given).partition(":")
+        name, value = name.strip(), value.strip()
+        if not colon or not _HEADER_NAME.match(name) or SECRET_MARK not in value:
+            raise ValueError(f"settings.{self.header_setting} must be 'Header-Name: value with {SECRET_MARK}'")
+        return name, value
+
 
 class EventTypeSpec(_Strict):
-    """Where the event type is: a header, a body field, and an optional action field appended."""
+    """Where the event type is: a header, then templates, then a body field with an optional action field
+    appended."""
 
     header: str | None = None
+    templates: list[str] = Field(
+        default_factory=list,
+        description="Templates like '{object_kind}.{object_attributes.action}' tried in order after the header: "
+        "the first whose fields all exist (non-empty, not objects) is the type.",
+    )
     field: str | None = None
     action_field: str | None = None
     default: str = "event"
     required: bool = Field(
-        False, description="A request without the event type (header or field) is refused: 400 missing_event_type."
+        False,
+        description="A request without the event type (header, templates or field) is refused: 400 missing_event_type.",
     )
 
 
 class DedupSpec(_Strict):
-    """What makes two deliveries the same event: a delivery id (first header or field present), or a hash
-    of the body. With ``window_seconds`` a repeat counts only within that time (providers whose every
+    """What makes two deliveries the same event: a delivery id (the first header, field or template present),
+    or a hash of the body. With ``window_seconds`` a repeat counts only within that time (providers whose every
     notification looks the same: later changes must get through)."""
 
     header: str | list[str] | None = None
     field: str | None = None
+    templates: list[str] = Field(
+        default_factory=list,
+        description="Templates like '{meta.entity}:{meta.id}' tried after the header and field: the first whose "
+        "fields all exist gives the id.",
+    )
     content_hash: bool = Field(False, description="Use a hash of the body when no header or field gives an id.")
     window_seconds: float | None = Field(None, gt=0, le=86400)
 

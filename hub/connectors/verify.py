@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from hub.connectors.spec import SignatureSpec
+import orjson
+
+from hub.connectors.spec import SECRET_MARK, SignatureSpec
 
 _PLACEHOLDER = re.compile(r"\{(body|method|url|header:[A-Za-z0-9_-]+)\}")
 
@@ -86,21 +89,63 @@ def compute_signature(spec: SignatureSpec, key: bytes, content: bytes) -> str:
     return spec.prefix + encoded
 
 
+def _timestamp_value(raw: object, where: str) -> float:
+    """A timestamp given as a JSON number or as text; booleans, objects and non-finite numbers are not."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise VerificationError("bad_timestamp", f"{where} is not a number")
+    try:
+        ts = float(raw)
+    except (ValueError, OverflowError):
+        raise VerificationError("bad_timestamp", f"{where} is not a number") from None
+    if not math.isfinite(ts):
+        raise VerificationError("bad_timestamp", f"{where} is not a finite number")
+    return ts
+
+
+def _check_window(spec: SignatureSpec, raw: object, where: str, now: float) -> None:
+    """The timestamp is within ``tolerance_seconds`` before now and ``future_tolerance_seconds`` after it
+    (the same tolerance both ways unless set): outside, stale_timestamp."""
+    ts = _timestamp_value(raw, where)
+    if spec.timestamp_unit == "ms":
+        ts /= 1000
+    tolerance = spec.tolerance_seconds if spec.tolerance_seconds is not None else 300
+    ahead = spec.future_tolerance_seconds if spec.future_tolerance_seconds is not None else tolerance
+    if now - ts > tolerance:
+        raise VerificationError("stale_timestamp", f"timestamp outside the {tolerance}s tolerance")
+    if ts - now > ahead:
+        raise VerificationError("stale_timestamp", f"timestamp more than {ahead}s in the future")
+
+
 def _check_timestamp(spec: SignatureSpec, req: RawRequest, now: float) -> None:
     if not spec.timestamp_header:
         return
     raw = req.header(spec.timestamp_header)
     if raw is None:
         raise VerificationError("missing_signature", f"header {spec.timestamp_header} is missing")
+    _check_window(spec, raw, f"header {spec.timestamp_header}", now)
+
+
+def _body_field(body: bytes, path: str) -> object:
+    """A dotted path into the JSON body (None when absent); raises bad_timestamp when the body is not JSON."""
     try:
-        ts = float(raw)
-    except ValueError:
-        raise VerificationError("bad_timestamp", f"header {spec.timestamp_header} is not a number") from None
-    if not math.isfinite(ts):
-        raise VerificationError("bad_timestamp", f"header {spec.timestamp_header} is not a finite number")
-    tolerance = spec.tolerance_seconds if spec.tolerance_seconds is not None else 300
-    if abs(now - ts) > tolerance:
-        raise VerificationError("stale_timestamp", f"timestamp outside the {tolerance}s tolerance")
+        cur: object = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            cur = json.loads(body)
+        except (ValueError, RecursionError):
+            raise VerificationError("bad_timestamp", "the body is not JSON: it has no timestamp") from None
+    for part in path.split("."):
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return cur
+
+
+def _check_body_timestamp(spec: SignatureSpec, req: RawRequest, now: float) -> None:
+    if not spec.timestamp_field:
+        return
+    raw = _body_field(req.body, spec.timestamp_field)
+    if raw is None:
+        raise VerificationError("missing_signature", f"the body has no {spec.timestamp_field}")
+    _check_window(spec, raw, f"field {spec.timestamp_field}", now)
 
 
 def _check_basic(spec: SignatureSpec, presented: str, username: str, secret: str) -> None:
@@ -126,14 +171,20 @@ def verify(
     """Raise VerificationError unless the request carries a valid signature for ``secret``."""
     if spec.scheme == "none":
         return
-    presented = req.header(spec.header)
+    header, expected = spec.header, ""
+    if spec.scheme == "token":
+        try:
+            header, expected = spec.token_header(settings or {})
+        except ValueError as exc:
+            raise VerificationError("bad_signature", str(exc)) from None
+    presented = req.header(header)
     if not presented:
-        raise VerificationError("missing_signature", f"header {spec.header} is missing")
+        raise VerificationError("missing_signature", f"header {header} is missing")
     if not secret:
         raise VerificationError("bad_signature", "the source has no secret to verify with")
     if spec.scheme == "token":
-        if not hmac.compare_digest(wire_bytes(presented), (spec.prefix + secret).encode()):
-            raise VerificationError("bad_signature", f"header {spec.header} does not match")
+        if not hmac.compare_digest(wire_bytes(presented), expected.replace(SECRET_MARK, secret).encode()):
+            raise VerificationError("bad_signature", f"header {header} does not match")
         return
     if spec.scheme == "basic":
         _check_basic(spec, presented, str((settings or {}).get("username") or ""), secret)
@@ -146,3 +197,4 @@ def verify(
         candidates = [c.lower() for c in candidates]
     if not any(hmac.compare_digest(expected.encode(), c.strip().encode()) for c in candidates):
         raise VerificationError("bad_signature", f"header {spec.header} does not match the body")
+    _check_body_timestamp(spec, req, now)

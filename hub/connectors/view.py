@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import fnmatch
-import re
 from typing import Any
 
-from hub.connectors.parse import lookup
+from hub.connectors.parse import filled
 from hub.connectors.spec import ViewSpec, ViewValue
-
-_FIELD = re.compile(r"\{([A-Za-z0-9_.\-]+)\}")
 
 
 def fill(value: ViewValue, payload: Any) -> str:
     """The first template whose fields all exist (as text), filled in; '' when none does."""
-    for template in [value] if isinstance(value, str) else value:
-        values: dict[str, str] = {}
-        for name in _FIELD.findall(template):
-            found = lookup(payload, name)
-            if found is None or isinstance(found, dict | list) or found == "":
-                break
-            values[name] = str(found)
-        else:
-            return _FIELD.sub(lambda m, v=values: v[m.group(1)], template)  # type: ignore[misc]
-    return ""
+    return filled([value] if isinstance(value, str) else value, payload) or ""
 
 
 def empty_view() -> dict[str, Any]:
