@@ -154,7 +154,8 @@ def test_an_external_dtd_and_parameter_entities_are_refused() -> None:
 def test_deep_nesting_and_garbage_are_refused() -> None:
     with pytest.raises(XmlRefused, match="deeply"):
         parse_xml(b"<a>" * 100 + b"</a>" * 100)
-    for body in (b"", b"not xml", b"<a><b></a>", b"\xff\xfe<"):
+    unknown_encoding = b'<?xml version="1.0" encoding="foo"?><a/>'
+    for body in (b"", b"not xml", b"<a><b></a>", b"\xff\xfe<", unknown_encoding):
         with pytest.raises(XmlRefused):
             parse_xml(body)
 

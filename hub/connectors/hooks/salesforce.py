@@ -117,7 +117,7 @@ def parse_xml(body: bytes) -> Element:
     parser.CharacterDataHandler = text
     try:
         parser.Parse(body, True)
-    except expat.ExpatError as exc:
+    except (expat.ExpatError, LookupError, ValueError) as exc:  # LookupError: an unknown declared encoding
         raise XmlRefused(f"the body is not well-formed XML: {exc}") from None
     except RecursionError:  # pragma: no cover - depth is bounded above
         raise XmlRefused("the XML is nested too deeply") from None
