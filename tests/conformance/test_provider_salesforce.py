@@ -6,8 +6,9 @@
 - …/sforce_api_om_outboundmessaging_wsdl.htm: the ``notifications`` element (OrganizationId, ActionId,
   SessionId, EnterpriseUrl, PartnerUrl, Notification with Id and sObject) and the
   ``notificationsResponse``/``Ack`` answer, as text/xml (SOAP 1.1).
-- 15- and 18-character ids name the same record (the 18-character form adds a case-safe suffix):
-  https://help.salesforce.com/s/articleView?id=000385008 ("What are Salesforce IDs composed of?").
+- 15- and 18-character ids name the same record (ID field type, https://developer.salesforce.com/docs/
+  atlas.en-us.api.meta/api/field_types.htm: a case-sensitive 15-character id, and an 18-character
+  case-insensitive form with a 3-character suffix encoding the case of the first 15).
 - SOAP 1.1 (https://www.w3.org/TR/2000/NOTE-SOAP-20000508/ §3: "A SOAP message MUST NOT contain a Document
   Type Declaration"): hub refuses any DTD, which rules out XXE and entity expansion.
 """
@@ -65,6 +66,19 @@ def test_15_and_18_character_ids_of_one_org_match_case_sensitively() -> None:
     assert same_org(ORG18, ORG15) and same_org(ORG15, ORG18) and same_org(ORG18, ORG18)
     assert not same_org(ORG18, ORG15.lower())  # the 15-character form is case-sensitive
     assert not same_org(ORG18, "00Di0000000ilEX")
+
+
+def case_safe_suffix(id15: str) -> str:
+    """The 18-character form's suffix: for each 5 characters, a bit per upper-case letter, as A-Z0-5."""
+    out = ""
+    for i in range(0, 15, 5):
+        bits = sum(1 << n for n, ch in enumerate(id15[i : i + 5]) if ch.isupper())
+        out += "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[bits]
+    return out
+
+
+def test_the_fixtures_org_id_is_the_18_character_form_of_its_15() -> None:
+    assert ORG15 + case_safe_suffix(ORG15) == ORG18
 
 
 @pytest.mark.parametrize("org", [ORG18, ORG15, ORG18[:15] + "XYZ"])  # the 3 suffix characters are not compared
