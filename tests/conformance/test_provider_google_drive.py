@@ -41,7 +41,7 @@ def split(hdrs: dict[str, str]) -> Any:
 
 
 def test_the_payload_is_built_from_the_headers_without_the_token() -> None:
-    """ "Headers" table: channel id, message number, resource id / URI / state, changed, expiration."""
+    """The doc's "Headers" table: channel id, message number, resource id / URI / state, changed, expiration."""
     [event] = split(headers("update.permissions"))
     assert event.payload == {
         "channel": {"id": "4ba78bf0-6a47-11e2-bcfd-0800200c9a66", "expiration": "Tue, 19 Nov 2013 01:13:52 GMT"},
@@ -68,7 +68,7 @@ def test_the_changes_example_of_the_doc_says_changed_and_is_the_change_event() -
 
 
 def test_a_state_google_adds_later_is_stored_not_routed() -> None:
-    """ "Additional resource state events might be added ... Your event handlers should gracefully ignore these"."""
+    """Doc: "Additional resource state events might be added ... Your event handlers should gracefully ignore these"."""
     [event] = split(headers("update", **{"X-Goog-Resource-State": "archive"}))
     assert (event.type, event.ignored) == ("archive", True)
 
@@ -112,7 +112,7 @@ async def drive_source(client: httpx.AsyncClient) -> tuple[dict[str, Any], dict[
 
 
 async def test_sync_is_answered_2xx_stored_and_never_delivered(client: httpx.AsyncClient) -> None:
-    """ "Sync message": sent when the channel is created; "It's safe to ignore the sync notification"."""
+    """Doc, "Sync message": sent when the channel is created; "It's safe to ignore the sync notification"."""
     src, _ = await drive_source(client)
     resp = await client.post(f"/hooks/{src['id']}", content=b"", headers=headers("sync"))
     assert resp.status_code == 202, resp.text
