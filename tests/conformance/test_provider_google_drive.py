@@ -82,6 +82,14 @@ def test_the_dedup_key_is_the_channel_and_the_message_number() -> None:
     assert len({first.dedup_key, later.dedup_key, other_channel.dedup_key}) == 3
 
 
+@pytest.mark.parametrize("number", ["\u00b9", "1e3", "99999999999999999999999"])
+def test_a_message_number_that_is_not_a_plain_integer_stays_text(number: str) -> None:
+    """Headers arrive as latin-1: "¹" is a digit to Python, not an integer; nothing here may crash (a 500)."""
+    [event] = split(headers("add", **{"X-Goog-Message-Number": number}))
+    assert event.payload["message_number"] == number
+    assert event.dedup_key == f"4ba78bf0-6a47-11e2-bcfd-0800200c9a66:{number}"
+
+
 def test_without_the_state_header_it_is_a_400() -> None:
     hdrs = {k: v for k, v in headers("add").items() if k != "X-Goog-Resource-State"}
     with pytest.raises(ParseError) as info:

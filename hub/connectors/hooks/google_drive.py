@@ -70,7 +70,7 @@ def payload_of(req: RawRequest) -> dict[str, Any]:
     changed = [c.strip() for c in _header(req, "x-goog-changed").split(",") if c.strip()]
     return {
         "channel": {"id": _header(req, "x-goog-channel-id"), "expiration": _header(req, "x-goog-channel-expiration")},
-        "message_number": int(number) if number.isdigit() and len(number) < 19 else number,
+        "message_number": int(number) if number.isascii() and number.isdigit() and len(number) < 19 else number,
         "resource": {"id": _header(req, "x-goog-resource-id"), "uri": uri, "state": state, **_resource(uri)},
         "changed": changed,
     }
