@@ -73,6 +73,9 @@ async def test_a_batch_keeps_the_items_whose_client_state_matches(client: httpx.
     events = (await client.get("/api/v1/events", params={"source_id": src["id"]})).json()
     assert sorted(e["type"] for e in events) == ["updated", "updated"]
     assert not any("99999999" in (e["dedup_key"] or "") for e in events)
+    # the clientState is the source's secret ("should remain secret"): never in an event's payload
+    details = [(await client.get(f"/api/v1/events/{e['id']}")).json() for e in events]
+    assert all("clientState" not in d["payload"] and SECRET not in json.dumps(d) for d in details)
 
     async def two_posts() -> bool:
         return len((await client.get("/api/v1/inbox")).json()) == 2

@@ -9,6 +9,7 @@ https://learn.microsoft.com/graph/change-notifications-lifecycle-events (lifecyc
   Answered at once, before anything else, for POST and GET.
 - Each item of ``value[]`` is one notification; its ``clientState`` must equal the secret the subscription
   was created with. Items that do not are dropped (logged); a request with none valid is refused (401).
+  The clientState is the source's secret ("should remain secret"): it is left out of the event's payload.
 - A change is typed by ``changeType`` (``created``, ``updated``, ``deleted``); a lifecycle notification
   (``lifecycleEvent``: ``reauthorizationRequired``, ``subscriptionRemoved``, ``missed``) by
   ``lifecycle.<event>``. Notifications say *that* something changed, not what: a drive subscription sends the
@@ -103,7 +104,7 @@ class Hooks(SpecHooks):
         return [self._event(spec, req, item) for item in valid]
 
     def _event(self, spec: ConnectorSpec, req: RawRequest, item: dict[str, Any]) -> ParsedEvent:
-        event = event_for(spec, req, item)
+        event = event_for(spec, req, {k: v for k, v in item.items() if k != "clientState"})
         subscription = str(item.get("subscriptionId") or "")
         lifecycle = item.get("lifecycleEvent")
         if isinstance(lifecycle, str) and lifecycle:
