@@ -15,6 +15,7 @@ from starlette.routing import Match
 
 from hub import __version__
 from hub.api import admin, catalogue, deliveries, events, health, keys, operations, preview, routes, sources, targets
+from hub.api.docs import mount_docs
 from hub.api.error_docs import document_errors
 from hub.api.keys import bootstrap_admin_key
 from hub.config import Settings, get_settings
@@ -125,7 +126,9 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
                 await closer()
             await rt.close()
 
-    app = FastAPI(title="hub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="hub", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     _error_handlers(app)
     routers = [
         m.router
@@ -147,6 +150,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     for router in routers:
         app.include_router(router)
     document_errors(app, routers)
+    mount_docs(app)
     return app
 
 

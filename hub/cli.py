@@ -15,6 +15,23 @@ from hub.config import ConfigError, Settings, load_settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="hub: business-tool webhooks → RSE posts.")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from hub import __version__
+
+        typer.echo(f"hub {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print hub's version and exit.")
+    ] = False,
+) -> None:
+    """hub: business-tool webhooks → RSE posts."""
+
+
 def _settings() -> Settings:
     try:
         settings = load_settings()
