@@ -14,10 +14,25 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from hub import __version__
-from hub.api import admin, catalogue, deliveries, events, health, keys, operations, preview, routes, sources, targets
+from hub.api import (
+    admin,
+    audit,
+    auth,
+    catalogue,
+    deliveries,
+    events,
+    health,
+    keys,
+    operations,
+    preview,
+    routes,
+    sources,
+    targets,
+)
 from hub.api.docs import mount_docs
 from hub.api.error_docs import document_errors
-from hub.api.keys import bootstrap_admin_key
+from hub.api.keys import bootstrap_admin_key, count_keys
+from hub.auth.service import build_auth
 from hub.config import Settings, get_settings
 from hub.db.migrate import upgrade
 from hub.delivery.bulk import unfinished_jobs
@@ -82,6 +97,12 @@ def _error_handlers(app: FastAPI) -> None:
         )
 
 
+NO_KEY_HINT = (
+    "no API key exists yet, so nobody can use the API or the console: create an admin key with "
+    "`hub keys create --name admin --scope admin`, or start with HUB_BOOTSTRAP_ADMIN_KEY set"
+)
+
+
 async def start_runtime(rt: Runtime) -> EmbeddedWorker | None:
     """Migrate, bootstrap the admin key, and wire the dispatcher for this process."""
     settings = rt.settings
@@ -90,6 +111,10 @@ async def start_runtime(rt: Runtime) -> EmbeddedWorker | None:
     await check_secret_key(rt)
     if settings.bootstrap_admin_key and await bootstrap_admin_key(rt.engine, settings.bootstrap_admin_key):
         log.info("bootstrap admin key created")
+    if not await count_keys(rt.engine):
+        log.warning(
+            NO_KEY_HINT + (" (or sign in through single sign-on at /auth/login)" if settings.oidc_enabled else "")
+        )
     if settings.scaled:
         from hub.scaled.dispatch import attach_arq
 
@@ -114,6 +139,8 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = build_runtime(settings, transport)
         app.state.runtime = rt
+        app.state.auth = build_auth(settings, rt.box)
+        rt.closers.append(app.state.auth.aclose)
         worker = await start_runtime(rt)
         rt.ingest.start()
         try:
@@ -143,6 +170,8 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
             preview,
             catalogue,
             keys,
+            audit,
+            auth,
             health,
             admin,
         )

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.api.common import AdminKey, RatePerSecond, ReadKey, RetryStep, RuntimeDep, get_row, iso, now, reject_nulls
 from hub.api.text_guard import TextGuardRoute
+from hub.audit import record
 from hub.db import tables as t
 from hub.delivery.breaker import make_waiting_due
 from hub.errors import invalid, not_found
@@ -126,7 +127,7 @@ def _out(rt: Runtime, row: Any) -> TargetOut:
 
 
 @router.post("", status_code=201, response_model=TargetOut, summary="Create a target")
-async def create_target(body: TargetCreate, rt: RuntimeDep, _: AdminKey) -> TargetOut:
+async def create_target(body: TargetCreate, rt: RuntimeDep, who: AdminKey) -> TargetOut:
     target = get_target(body.kind)
     if target is None:
         raise invalid(f"unknown target kind {body.kind!r}; one of {sorted(TARGETS)}", field="kind")
@@ -149,6 +150,7 @@ async def create_target(body: TargetCreate, rt: RuntimeDep, _: AdminKey) -> Targ
     }
     async with rt.engine.begin() as conn:
         await conn.execute(t.targets.insert().values(**row))
+        await record(conn, who, "target", str(row["id"]), "create", body.model_dump(exclude_unset=True).keys())
     rt.cache.invalidate()
     return _out(rt, row)
 
@@ -166,7 +168,7 @@ async def get_target_by_id(target_id: str, rt: RuntimeDep, _: ReadKey) -> Target
 
 
 @router.patch("/{target_id}", response_model=TargetOut, summary="Update a target")
-async def update_target(target_id: str, body: TargetUpdate, rt: RuntimeDep, _: AdminKey) -> TargetOut:
+async def update_target(target_id: str, body: TargetUpdate, rt: RuntimeDep, who: AdminKey) -> TargetOut:
     row = dict(await get_row(rt, t.targets, target_id, "target"))
     target = get_target(row["kind"])
     if target is None:
@@ -185,6 +187,7 @@ async def update_target(target_id: str, body: TargetUpdate, rt: RuntimeDep, _: A
     changes["updated_at"] = now()
     async with rt.engine.begin() as conn:
         await conn.execute(sa.update(t.targets).where(t.targets.c.id == target_id).values(**changes))
+        await record(conn, who, "target", target_id, "update", given.keys())
         if changes.get("enabled") and not row["enabled"]:
             await make_waiting_due(conn, target_id, changes["updated_at"])
     rt.cache.invalidate()
@@ -193,10 +196,11 @@ async def update_target(target_id: str, body: TargetUpdate, rt: RuntimeDep, _: A
 
 
 @router.delete("/{target_id}", status_code=204, summary="Delete a target and its routes")
-async def delete_target(target_id: str, rt: RuntimeDep, _: AdminKey) -> None:
+async def delete_target(target_id: str, rt: RuntimeDep, who: AdminKey) -> None:
     async with rt.engine.begin() as conn:
         await conn.execute(sa.delete(t.routes).where(t.routes.c.target_id == target_id))
         res = await conn.execute(sa.delete(t.targets).where(t.targets.c.id == target_id))
-    if res.rowcount == 0:
-        raise not_found("target", target_id)
+        if res.rowcount == 0:
+            raise not_found("target", target_id)
+        await record(conn, who, "target", target_id, "delete")
     rt.cache.invalidate()
