@@ -84,6 +84,11 @@ async def logout() -> Response:
     return response
 
 
-@router.get("/auth/me", response_model=WhoAmI, summary="Who the credentials of this request belong to")
+@router.get(
+    "/auth/me",
+    response_model=WhoAmI,
+    summary="Who the credentials of this request belong to",
+    responses={401: {"description": "No credentials, or unknown ones"}, 503: {"description": "oidc_unavailable"}},
+)
 async def whoami(who: ReadKey) -> WhoAmI:
     return WhoAmI(kind=who.kind, id=who.id, name=who.name, scope=who.scope)
