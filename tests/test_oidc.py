@@ -3,6 +3,8 @@ tokens for the API (JWKS signature, issuer, audience, expiry), groups mapped to 
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -161,6 +163,13 @@ async def test_api_keys_keep_working_beside_sso(app: FastAPI) -> None:
         assert (await c.get("/api/v1/sources")).status_code == 200
 
 
+def _unsigned(claims: dict[str, Any]) -> str:
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'kid': 'key-1'})}.{part(claims)}."
+
+
 async def test_bearer_tokens_are_checked(app: FastAPI, provider: StandInProvider) -> None:
     now = int(time.time())
     stranger = new_key("key-1")  # same kid, other key: the signature cannot match
@@ -180,6 +189,13 @@ async def test_bearer_tokens_are_checked(app: FastAPI, provider: StandInProvider
             hs256,
         ),
         "no expiry": provider.token(lifetime=0, exp=None),
+        "unknown key": jwt.encode(
+            {"alg": "RS256", "kid": "nobody-has-it"},
+            {"iss": provider.issuer, "aud": API_AUDIENCE, "exp": now + 60, **provider.user},
+            stranger,
+        ),
+        "alg none": _unsigned({"iss": provider.issuer, "aud": API_AUDIENCE, "exp": now + 60, **provider.user}),
+        "list header": "W10." + provider.token().split(".", 1)[1],
     }
     for why, token in bad.items():
         resp = await _call(app, token)

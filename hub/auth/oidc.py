@@ -68,7 +68,9 @@ def looks_like_jwt(value: str) -> bool:
 
 def _header(token: str) -> dict[str, Any]:
     part = token.split(".")[0]
-    loaded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    loaded = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    if not isinstance(loaded, dict):
+        raise ValueError("a JWT header is a JSON object")
     return loaded
 
 

@@ -7,6 +7,7 @@ Screenshots go to ``test-artifacts/`` (gitignored) for a person to look at.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,7 +23,15 @@ from hub.config import Settings
 from tests.receiver import free_port
 
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+
+def _chromium() -> str | None:
+    """Debian's chromium (CHROMIUM_PATH may point elsewhere); None when it is not installed."""
+    found = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+    return found if Path(found).is_file() else None
+
+
+CHROMIUM = _chromium()
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -34,7 +43,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 
-pytestmark = pytest.mark.skipif(
+# each browser test module sets ``pytestmark = needs_chromium`` (a conftest's own pytestmark applies to nothing)
+needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium; .ci/run does it)"
 )
 

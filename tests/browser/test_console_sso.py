@@ -10,9 +10,11 @@ import pytest
 from playwright.async_api import Page
 
 from hub.config import Settings
-from tests.browser.conftest import Offline, screenshot_path
+from tests.browser.conftest import Offline, needs_chromium, screenshot_path
 from tests.conftest import make_settings
 from tests.oidc_provider import API_AUDIENCE, CLIENT_ID, CLIENT_SECRET, StandInProvider, serve_provider
+
+pytestmark = needs_chromium
 
 
 @pytest.fixture

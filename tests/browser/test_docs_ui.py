@@ -5,7 +5,9 @@ from __future__ import annotations
 import httpx
 from playwright.async_api import Page
 
-from tests.browser.conftest import Offline, screenshot_path
+from tests.browser.conftest import Offline, needs_chromium, screenshot_path
+
+pytestmark = needs_chromium
 
 
 async def _operation_count(base: str) -> int:
