@@ -55,10 +55,15 @@ class StandInProvider:
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
     jwks_fetches: int = 0
     deny_with: str | None = None  # authorize answers this OAuth error instead of a code
+    issuer_suffix: str = ""  # "/": an issuer that ends with a slash, as some providers' do
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def issuer(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.base + self.issuer_suffix
 
     def sign(self, claims: dict[str, Any], key: RSAKey | None = None, alg: str = "RS256") -> str:
         key = key or self.keys[0]
@@ -74,9 +79,9 @@ class StandInProvider:
         return JSONResponse(
             {
                 "issuer": self.issuer,
-                "authorization_endpoint": f"{self.issuer}/authorize",
-                "token_endpoint": f"{self.issuer}/token",
-                "jwks_uri": f"{self.issuer}/jwks",
+                "authorization_endpoint": f"{self.base}/authorize",
+                "token_endpoint": f"{self.base}/token",
+                "jwks_uri": f"{self.base}/jwks",
                 "response_types_supported": ["code"],
                 "code_challenge_methods_supported": ["S256"],
                 "id_token_signing_alg_values_supported": ["RS256"],

@@ -255,3 +255,15 @@ async def test_login_without_sso_configured(tmp_path: Path) -> None:
     async with running_app(make_settings(tmp_path)) as (_, client):
         resp = await client.get("/auth/login")
         assert resp.status_code == 404 and resp.json()["error"]["code"] == "oidc_not_configured"
+
+
+async def test_an_issuer_with_a_trailing_slash_is_matched_exactly(tmp_path: Path, provider: StandInProvider) -> None:
+    from tests.conftest import running_app
+
+    provider.issuer_suffix = "/"
+    settings = make_settings(
+        tmp_path, oidc_issuer=provider.base, oidc_audience=API_AUDIENCE, oidc_admin_groups="hub-admins"
+    )
+    async with running_app(settings) as (app, _):
+        assert (await _call(app, provider.token())).status_code == 200
+        assert (await _call(app, provider.token(iss=provider.base))).status_code == 401  # not the provider's

@@ -126,7 +126,8 @@ class OidcProvider:
         """The provider's discovery document (cached for an hour)."""
         if self._metadata is None or time.monotonic() - self._metadata_at > METADATA_TTL:
             data = await self._get_json(f"{self.issuer}/.well-known/openid-configuration", "discovery document")
-            if data.get("issuer", "").rstrip("/") != self.issuer:  # OpenID Connect Discovery 1.0, 4.3
+            named = data.get("issuer")
+            if not isinstance(named, str) or named.rstrip("/") != self.issuer:  # OIDC Discovery 1.0, 4.3
                 raise unavailable("the discovery document names another issuer than HUB_OIDC_ISSUER")
             for needed in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
                 if not isinstance(data.get(needed), str):
@@ -155,7 +156,7 @@ class OidcProvider:
             raise unauthorized("the token is not a JWT") from None
         keys = await self._key_set(kid if isinstance(kid, str) else None)
         options: dict[str, Any] = {
-            "iss": {"essential": True, "value": self.issuer},
+            "iss": {"essential": True, "value": (await self.metadata())["issuer"]},  # exactly, trailing / or not
             "aud": {"essential": True, "value": audience},
             "exp": {"essential": True},
             "sub": {"essential": True},
