@@ -49,7 +49,8 @@ DESCRIPTION = """
 hub receives webhooks from business tools, verifies and stores them, maps them into posts and delivers
 them to enterprise social networks with retries.
 
-Management calls need `Authorization: Bearer <api key>`; `read` keys may only read.
+Management calls need `Authorization: Bearer <api key>` (or, with single sign-on configured, an access
+token from the identity provider); `read` keys may only read. Every change is recorded at `/api/v1/audit`.
 Errors answer `{"error": {"code": "…", "message": "…"}}` with a stable code.
 """
 
