@@ -16,6 +16,8 @@ from starlette.routing import Match
 from hub import __version__
 from hub.api import (
     admin,
+    audit,
+    auth,
     catalogue,
     deliveries,
     dry_run,
@@ -30,8 +32,10 @@ from hub.api import (
     sources,
     targets,
 )
+from hub.api.docs import mount_docs
 from hub.api.error_docs import document_errors
-from hub.api.keys import bootstrap_admin_key
+from hub.api.keys import bootstrap_admin_key, count_keys
+from hub.auth.service import build_auth
 from hub.config import Settings, get_settings
 from hub.db.migrate import upgrade
 from hub.delivery.bulk import unfinished_jobs
@@ -48,7 +52,8 @@ DESCRIPTION = """
 hub receives webhooks from business tools, verifies and stores them, maps them into posts and delivers
 them to enterprise social networks with retries.
 
-Management calls need `Authorization: Bearer <api key>`; `read` keys may only read.
+Management calls need `Authorization: Bearer <api key>` (or, with single sign-on configured, an access
+token from the identity provider); `read` keys may only read. Every change is recorded at `/api/v1/audit`.
 Errors answer `{"error": {"code": "…", "message": "…"}}` with a stable code.
 """
 
@@ -96,6 +101,12 @@ def _error_handlers(app: FastAPI) -> None:
         )
 
 
+NO_KEY_HINT = (
+    "no API key exists yet, so nobody can use the API or the console: create an admin key with "
+    "`hub keys create --name admin --scope admin`, or start with HUB_BOOTSTRAP_ADMIN_KEY set"
+)
+
+
 async def start_runtime(rt: Runtime) -> EmbeddedWorker | None:
     """Migrate, bootstrap the admin key, and wire the dispatcher for this process."""
     settings = rt.settings
@@ -104,6 +115,10 @@ async def start_runtime(rt: Runtime) -> EmbeddedWorker | None:
     await check_secret_key(rt)
     if settings.bootstrap_admin_key and await bootstrap_admin_key(rt.engine, settings.bootstrap_admin_key):
         log.info("bootstrap admin key created")
+    if not await count_keys(rt.engine):
+        log.warning(
+            NO_KEY_HINT + (" (or sign in through single sign-on at /auth/login)" if settings.oidc_enabled else "")
+        )
     if settings.scaled:
         from hub.scaled.dispatch import attach_arq
 
@@ -128,6 +143,8 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = build_runtime(settings, transport)
         app.state.runtime = rt
+        app.state.auth = build_auth(settings, rt.box)
+        rt.closers.append(app.state.auth.aclose)
         worker = await start_runtime(rt)
         rt.ingest.start()
         try:
@@ -140,7 +157,9 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
                 await closer()
             await rt.close()
 
-    app = FastAPI(title="hub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="hub", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     _error_handlers(app)
     routers = [
         m.router
@@ -158,6 +177,8 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
             people,
             catalogue,
             keys,
+            audit,
+            auth,
             health,
             admin,
         )
@@ -165,6 +186,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     for router in routers:
         app.include_router(router)
     document_errors(app, routers)
+    mount_docs(app)
     return app
 
 

@@ -1,18 +1,40 @@
-"""The ``hub`` command: serve, worker, migrate, openapi, replay."""
+"""The ``hub`` command: serve, worker, migrate, keys, replay, openapi."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.config import ConfigError, Settings, load_settings
 
+_T = TypeVar("_T")
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="hub: business-tool webhooks → RSE posts.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from hub import __version__
+
+        typer.echo(f"hub {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print hub's version and exit.")
+    ] = False,
+) -> None:
+    """hub: business-tool webhooks → RSE posts."""
 
 
 def _subcommands() -> None:
@@ -109,6 +131,94 @@ def replay(
 
     body = {"source_id": source, "target_id": target, "since": since, "until": until, "error_contains": error}
     raise typer.Exit(run_replay(url, key, {k: v for k, v in body.items() if v is not None}))
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys, on the configured database (no running hub needed).")
+app.add_typer(keys_app, name="keys")
+
+
+class Scope(StrEnum):
+    admin = "admin"
+    read = "read"
+
+
+def _on_database(work: Callable[[AsyncEngine], Awaitable[_T]]) -> _T:
+    """Run ``work`` against the configured database, migrated first (a fresh install has no tables yet)."""
+    from hub.db.engine import create_engine
+    from hub.db.migrate import upgrade
+
+    settings = _settings()
+
+    async def run() -> _T:
+        engine = create_engine(settings)
+        try:
+            await upgrade(engine)
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except (OSError, SQLAlchemyError) as exc:
+        typer.echo(f"hub: the database is unreachable: {type(exc).__name__}: {str(exc).splitlines()[0]}", err=True)
+        raise typer.Exit(1) from None
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="What the key is for, e.g. 'admin' or 'ci pipeline'.")],
+    scope: Annotated[Scope, typer.Option(help="admin may change everything; read may only read.")] = Scope.read,
+) -> None:
+    """Create an API key and print it (only once: hub keeps its hash). Works with no key left (no lock-out)."""
+    from hub.api.keys import insert_key
+    from hub.auth.principal import command_line
+    from hub.crypto import new_api_key
+
+    if not name.strip() or len(name) > 200:
+        typer.echo("hub: --name must be 1 to 200 characters", err=True)
+        raise typer.Exit(2)
+    key = new_api_key()
+    row = _on_database(lambda engine: insert_key(engine, name, scope.value, key, command_line()))
+    typer.echo(f"created {scope.value} key {row['id']} ({name}); it is shown only this once:", err=True)
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (ids, names, scopes; never the keys)."""
+    import sqlalchemy as sa
+
+    from hub.db import tables as t
+
+    async def rows(engine: AsyncEngine) -> list[Any]:
+        async with engine.connect() as conn:
+            stmt = sa.select(t.api_keys.c.id, t.api_keys.c.scope, t.api_keys.c.name).order_by(t.api_keys.c.created_at)
+            return list((await conn.execute(stmt)).all())
+
+    for row in _on_database(rows):
+        typer.echo(f"{row.id}\t{row.scope}\t{row.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (key_…), from `hub keys list`.")]) -> None:
+    """Revoke an API key."""
+    import sqlalchemy as sa
+
+    from hub.audit import record
+    from hub.auth.principal import command_line
+    from hub.db import tables as t
+
+    async def revoke(engine: AsyncEngine) -> int:
+        async with engine.begin() as conn:
+            res = await conn.execute(sa.delete(t.api_keys).where(t.api_keys.c.id == key_id))
+            if res.rowcount:
+                await record(conn, command_line(), "key", key_id, "delete")
+            return int(res.rowcount)
+
+    if not _on_database(revoke):
+        typer.echo(f"hub: no API key with id {key_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}", err=True)
 
 
 def openapi_document() -> str:

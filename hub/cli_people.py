@@ -15,6 +15,8 @@ app = typer.Typer(no_args_is_help=True, help="People: import and export the dire
 async def _with_engine(work: str, text: str = "") -> tuple[str, dict[str, object] | None]:
     import time
 
+    from hub.audit import record
+    from hub.auth.principal import command_line
     from hub.cli import settings_or_exit
     from hub.db.engine import create_engine
     from hub.db.migrate import upgrade
@@ -28,7 +30,10 @@ async def _with_engine(work: str, text: str = "") -> tuple[str, dict[str, object
             directory = await load_directory(conn)
             if work == "export":
                 return export_csv(directory), None
-            return "", await apply_import(conn, plan_import(text, directory), time.time())
+            report = await apply_import(conn, plan_import(text, directory), time.time())
+            details = {k: len(v) if isinstance(v, list) else v for k, v in report.items()}
+            await record(conn, command_line(), "person", "*", "import", [], details)
+            return "", report
     finally:
         await engine.dispose()
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 
 class ConfigError(Exception):
@@ -19,7 +21,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path(".hub"), description="Where the embedded database and secret key live.")
     database_url: str = Field("", description="SQLAlchemy async URL; default: SQLite in the data dir.")
+    database_password: str = Field(
+        "", description="Password for HUB_DATABASE_URL, kept out of the URL: any character works (hub quotes it)."
+    )
     redis_url: str = Field("", description="redis://… enables scaled mode (arq workers); empty = embedded.")
+    redis_password: str = Field("", description="Password for HUB_REDIS_URL, kept out of the URL (any character).")
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Largest accepted webhook body.")
     secret_key: str = Field(
         "",
@@ -60,6 +66,19 @@ class Settings(BaseSettings):
     metrics_port: int = Field(0, ge=0, le=65535, description="`hub worker`: serve /metrics on this port (0 = off).")
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="Structured JSON logs.")
+    oidc_issuer: str = Field("", description="OpenID Connect issuer URL; empty = no single sign-on.")
+    oidc_client_id: str = Field("", description="hub's client id at the identity provider (console sign-in).")
+    oidc_client_secret: str = Field("", description="Its client secret (empty for a public client: PKCE only).")
+    oidc_audience: str = Field("", description="Expected `aud` of API bearer tokens; default: the client id.")
+    oidc_admin_groups: str = Field("", description="Comma-separated groups (or roles) given the admin scope.")
+    oidc_read_groups: str = Field("", description="Comma-separated groups (or roles) given the read scope.")
+    oidc_groups_claim: str = Field(
+        "groups", description="Claim holding the groups; a dotted path reaches nested ones (realm_access.roles)."
+    )
+    oidc_scopes: str = Field("openid email profile", description="Scopes asked for at sign-in.")
+    session_lifetime: float = Field(
+        8 * 3600.0, gt=0, le=30 * 86400, description="Seconds a console sign-in lasts (signed cookie)."
+    )
     connectors_dir: Path | None = Field(None, description="Extra directory of connector specs.")
     mappings_dir: Path | None = Field(None, description="Extra directory of mapping files.")
 
@@ -77,6 +96,17 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return v
 
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _check_issuer(cls, v: str) -> str:
+        if not v:
+            return v
+        url = urlsplit(v)
+        loopback = url.hostname in ("127.0.0.1", "localhost", "::1")
+        if not url.hostname or not (url.scheme == "https" or (url.scheme == "http" and loopback)):
+            raise ValueError("must be an https:// URL (http:// only on this machine's loopback)")
+        return v.rstrip("/")
+
     @field_validator("connectors_dir", "mappings_dir")
     @classmethod
     def _check_dir(cls, v: Path | None) -> Path | None:
@@ -93,9 +123,21 @@ class Settings(BaseSettings):
 
     @property
     def effective_database_url(self) -> str:
+        if self.database_url and self.database_password:
+            url = make_url(self.database_url).set(password=self.database_password)
+            return url.render_as_string(hide_password=False)  # quoted: @ : / # and the rest survive
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'hub.db').resolve()}"
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer)
+
+    @staticmethod
+    def names(listed: str) -> frozenset[str]:
+        """A comma-separated setting as a set of names."""
+        return frozenset(part.strip() for part in listed.split(",") if part.strip())
 
     @property
     def is_sqlite(self) -> bool:
@@ -126,6 +168,17 @@ def check_consistency(settings: Settings) -> None:
         raise ConfigError(
             "invalid configuration: HUB_DATABASE_URL: scaled mode (HUB_REDIS_URL is set) needs a shared "
             "postgresql+asyncpg:// database; unset HUB_REDIS_URL for the embedded default"
+        )
+    if settings.oidc_enabled and not (settings.oidc_client_id or settings.oidc_audience):
+        raise ConfigError(
+            "invalid configuration: HUB_OIDC_CLIENT_ID: required with HUB_OIDC_ISSUER "
+            "(or HUB_OIDC_AUDIENCE for API bearer tokens only)"
+        )
+    if settings.oidc_enabled and not (
+        settings.names(settings.oidc_admin_groups) | settings.names(settings.oidc_read_groups)
+    ):
+        logging.getLogger("hub.config").warning(
+            "HUB_OIDC_ADMIN_GROUPS and HUB_OIDC_READ_GROUPS are empty: nobody signing in through OIDC gets access"
         )
     if settings.delivery_lease <= settings.delivery_timeout + 1:
         logging.getLogger("hub.config").warning(

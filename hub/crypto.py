@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -19,8 +20,13 @@ class SecretBox:
     """Encrypts and decrypts small secrets (webhook secrets, target tokens, target URLs)."""
 
     def __init__(self, key: str) -> None:
+        self._key = key
         digest = hashlib.sha256(key.encode()).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+
+    def derived(self, purpose: str) -> SecretBox:
+        """A box with its own key for ``purpose`` (e.g. cookies): its tokens never open as stored secrets."""
+        return SecretBox(hmac.new(self._key.encode(), purpose.encode(), hashlib.sha256).hexdigest())
 
     def seal(self, value: str) -> str:
         return self._fernet.encrypt(value.encode()).decode()

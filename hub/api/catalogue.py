@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
 from hub.api.error_docs import conflict
 from hub.api.text_guard import TextGuardRoute
+from hub.audit import record
 from hub.connectors.spec import ConnectorSpec
 from hub.db import tables as t
 from hub.errors import HubError, invalid, not_found
@@ -77,7 +78,7 @@ async def get_connector(connector_id: str, rt: RuntimeDep, _: ReadKey) -> Connec
     summary="Register a custom connector from a spec (same format as connectors/*.yaml)",
     responses=conflict("connector_exists"),
 )
-async def create_connector(body: dict[str, Any], rt: RuntimeDep, _: AdminKey) -> ConnectorOut:
+async def create_connector(body: dict[str, Any], rt: RuntimeDep, who: AdminKey) -> ConnectorOut:
     try:
         spec = ConnectorSpec.model_validate(body)
     except ValidationError as exc:
@@ -89,6 +90,7 @@ async def create_connector(body: dict[str, Any], rt: RuntimeDep, _: AdminKey) ->
     async with rt.engine.begin() as conn:
         await conn.execute(sa.delete(t.custom_connectors).where(t.custom_connectors.c.id == spec.id))
         await conn.execute(t.custom_connectors.insert().values(id=spec.id, spec=spec.model_dump(), created_at=now()))
+        await record(conn, who, "connector", spec.id, "create", body.keys())
     rt.connectors.add(spec)
     rt.cache.invalidate()
     return _connector_out(spec, True)
@@ -100,14 +102,15 @@ async def create_connector(body: dict[str, Any], rt: RuntimeDep, _: AdminKey) ->
     summary="Remove a custom connector no source uses",
     responses=conflict("connector_in_use"),
 )
-async def delete_connector(connector_id: str, rt: RuntimeDep, _: AdminKey) -> None:
+async def delete_connector(connector_id: str, rt: RuntimeDep, who: AdminKey) -> None:
     async with rt.engine.begin() as conn:
         used = await conn.scalar(sa.select(t.sources.c.id).where(t.sources.c.connector == connector_id).limit(1))
         if used is not None:
             raise HubError(409, "connector_in_use", f"source {used} uses {connector_id}: delete it first")
         res = await conn.execute(sa.delete(t.custom_connectors).where(t.custom_connectors.c.id == connector_id))
-    if res.rowcount == 0:
-        raise not_found("custom connector", connector_id)
+        if res.rowcount == 0:
+            raise not_found("custom connector", connector_id)
+        await record(conn, who, "connector", connector_id, "delete")
     rt.connectors.remove(connector_id)
 
 

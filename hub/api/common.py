@@ -1,4 +1,4 @@
-"""Shared API plumbing: the runtime, API key auth with scopes, timestamps."""
+"""Shared API plumbing: the runtime, authentication with scopes (API keys, OIDC, the console cookie), timestamps."""
 
 from __future__ import annotations
 
@@ -12,13 +12,22 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field
 
+from hub.auth.oidc import looks_like_jwt
+from hub.auth.principal import Principal
+from hub.auth.service import auth_service
+from hub.auth.session import CSRF_HEADER
 from hub.crypto import hash_api_key
 from hub.db import tables as t
 from hub.errors import HubError, invalid, not_found
 from hub.runtime import Runtime
 
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer hub_…`")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key (`Authorization: Bearer hub_…`) or, with single sign-on configured, "
+    "an access token (JWT) from the identity provider. The console may use its session cookie instead.",
+)
 SCOPES = ("read", "admin")
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def runtime(request: Request) -> Runtime:
@@ -33,33 +42,53 @@ def iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-def require(scope: str) -> Callable[..., Awaitable[str]]:
-    """A dependency that admits keys holding ``scope`` (admin implies read); returns the key id."""
-
-    async def check(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
-        if creds is None or not creds.credentials:
-            raise HubError(401, "unauthorized", "an API key is required: Authorization: Bearer <key>")
-        rt = runtime(request)
-        async with rt.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(t.api_keys.c.id, t.api_keys.c.scope).where(
-                        t.api_keys.c.key_hash == hash_api_key(creds.credentials)
-                    )
+async def api_key_principal(rt: Runtime, key: str) -> Principal | None:
+    async with rt.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(t.api_keys.c.id, t.api_keys.c.name, t.api_keys.c.scope).where(
+                    t.api_keys.c.key_hash == hash_api_key(key)
                 )
-            ).first()
-        if row is None:
-            raise HubError(401, "unauthorized", "unknown API key")
-        if scope == "admin" and row.scope != "admin":
-            raise HubError(403, "forbidden", "this API key may only read")
-        return str(row.id)
+            )
+        ).first()
+    return None if row is None else Principal("api_key", str(row.id), str(row.name), str(row.scope))
+
+
+async def _authenticate(request: Request, credentials: str | None) -> Principal:
+    auth = auth_service(request)
+    if credentials:
+        who = await api_key_principal(runtime(request), credentials)
+        if who is not None:
+            return who
+        if auth.oidc is not None and looks_like_jwt(credentials):
+            return await auth.oidc.bearer_principal(credentials)
+        raise HubError(401, "unauthorized", "unknown API key")
+    who = auth.sessions.principal(request)
+    if who is None:
+        raise HubError(401, "unauthorized", "an API key is required: Authorization: Bearer <key>")
+    if request.method not in _SAFE_METHODS and CSRF_HEADER.lower() not in request.headers:
+        raise HubError(403, "csrf_header_missing", f"a change made with the console's cookie needs {CSRF_HEADER}")
+    return who
+
+
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that admits callers holding ``scope`` (admin implies read): an API key, an OIDC access
+    token, or the console's session cookie. Returns who is calling (the audit trail names them)."""
+
+    async def check(
+        request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> Principal:
+        who = await _authenticate(request, creds.credentials if creds else None)
+        if scope == "admin" and not who.is_admin:
+            raise HubError(403, "forbidden", "these credentials may only read")
+        return who
 
     check.hub_scope = scope  # type: ignore[attr-defined]  # read by the OpenAPI error docs
     return check
 
 
-ReadKey = Annotated[str, Depends(require("read"))]
-AdminKey = Annotated[str, Depends(require("admin"))]
+ReadKey = Annotated[Principal, Depends(require("read"))]
+AdminKey = Annotated[Principal, Depends(require("admin"))]
 
 
 def now() -> float:
@@ -90,8 +119,3 @@ def reject_nulls(given: dict[str, Any], *fields: str) -> None:
     for name in fields:
         if name in given and given[name] is None:
             raise invalid(f"{name} cannot be null", field=name)
-
-
-async def is_admin(rt: Runtime, key_id: str) -> bool:
-    async with rt.engine.connect() as conn:
-        return await conn.scalar(sa.select(t.api_keys.c.scope).where(t.api_keys.c.id == key_id)) == "admin"

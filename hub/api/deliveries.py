@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
 from hub.api.error_docs import conflict
 from hub.api.text_guard import TextGuardRoute
+from hub.audit import record
 from hub.db import tables as t
 from hub.errors import HubError, not_found
 
@@ -134,7 +135,7 @@ async def get_delivery(delivery_id: str, rt: RuntimeDep, _: ReadKey) -> Delivery
     summary="Send a dead, failed or skipped delivery again now",
     responses=conflict("delivery_not_retryable"),
 )
-async def retry_delivery(delivery_id: str, rt: RuntimeDep, _: AdminKey) -> DeliveryOut:
+async def retry_delivery(delivery_id: str, rt: RuntimeDep, who: AdminKey) -> DeliveryOut:
     d = t.deliveries
     ts = now()
     route_alive = sa.exists().where(t.routes.c.id == d.c.route_id, t.routes.c.target_id == d.c.target_id)
@@ -148,6 +149,8 @@ async def retry_delivery(delivery_id: str, rt: RuntimeDep, _: AdminKey) -> Deliv
             .values(status="pending", next_attempt_at=ts, updated_at=ts, retry_base=d.c.attempts)  # a fresh schedule
         )
         row = (await conn.execute(sa.select(d).where(d.c.id == delivery_id))).mappings().first()
+        if res.rowcount:
+            await record(conn, who, "delivery", delivery_id, "retry")
     if row is None:
         raise not_found("delivery", delivery_id)
     if res.rowcount == 0:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.common import ReadKey, RuntimeDep, get_row, is_admin, iso
+from hub.api.common import ReadKey, RuntimeDep, get_row, iso
 from hub.api.text_guard import TextGuardRoute
 from hub.config_cache import RouteInfo
 from hub.db import tables as t
@@ -110,10 +110,10 @@ async def _last_events(rt: Runtime, route: Any, limit: int) -> list[Any]:
     summary="Render the route's last stored events through its mapping and a candidate, side by side",
     responses={403: {"description": "an inline candidate with a read key"}},
 )
-async def dry_run(route_id: str, body: DryRunIn, rt: RuntimeDep, key_id: ReadKey) -> DryRunOut:
+async def dry_run(route_id: str, body: DryRunIn, rt: RuntimeDep, who: ReadKey) -> DryRunOut:
     """Nothing is sent: for each of the route's last stored events (N ≤ 200), what the current mapping and
     the candidate give (the post and the target's exact request), and what differs."""
-    if isinstance(body.mapping, dict) and not await is_admin(rt, key_id):
+    if isinstance(body.mapping, dict) and not who.is_admin:
         raise HubError(403, "forbidden", "an inline mapping is a template: a dry run of one needs an admin key")
     route = await get_row(rt, t.routes, route_id, "route")
     source = await rt.cache.source(route["source_id"])

@@ -12,6 +12,7 @@ from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
 from hub.api.deliveries import DeliveryDetail, DeliveryOut, attempt_out, delivery_out
 from hub.api.error_docs import conflict
 from hub.api.text_guard import TextGuardRoute
+from hub.audit import record
 from hub.connectors.parse import ParseError
 from hub.db import tables as t
 from hub.errors import HubError, not_found
@@ -173,7 +174,7 @@ async def get_event(event_id: str, rt: RuntimeDep, _: ReadKey) -> EventDetail:
     summary="Deliver an event again through the routes that match it now",
     responses=conflict("no_matching_route"),
 )
-async def replay_event(event_id: str, rt: RuntimeDep, _: AdminKey) -> list[DeliveryOut]:
+async def replay_event(event_id: str, rt: RuntimeDep, who: AdminKey) -> list[DeliveryOut]:
     async with rt.engine.connect() as conn:
         ev = (
             await conn.execute(
@@ -192,5 +193,6 @@ async def replay_event(event_id: str, rt: RuntimeDep, _: AdminKey) -> list[Deliv
         if still.rowcount == 0:
             raise not_found("event", event_id)
         await conn.execute(t.deliveries.insert(), rows)
+        await record(conn, who, "event", event_id, "replay", details={"deliveries": [r["id"] for r in rows]})
     await rt.dispatcher.notify()
     return [delivery_out(r) for r in rows]

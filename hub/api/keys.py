@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.api.common import AdminKey, RuntimeDep, iso, now
 from hub.api.text_guard import TextGuardRoute
+from hub.audit import record
+from hub.auth.principal import SYSTEM, Principal
 from hub.crypto import hash_api_key, new_api_key
 from hub.db import tables as t
 from hub.errors import not_found
@@ -35,30 +37,35 @@ class KeyCreated(KeyOut):
     key: str = Field(description="Shown once; only its hash is stored.")
 
 
-async def insert_key(engine: AsyncEngine, name: str, scope: str, key: str) -> dict[str, object]:
+async def insert_key(engine: AsyncEngine, name: str, scope: str, key: str, who: Principal) -> dict[str, object]:
+    """Store ``key`` (its hash) and record who created it, in one transaction."""
     row = {"id": new_id("key"), "name": name, "scope": scope, "key_hash": hash_api_key(key), "created_at": now()}
     async with engine.begin() as conn:
         await conn.execute(t.api_keys.insert().values(**row))
+        await record(conn, who, "key", str(row["id"]), "create", ("name", "scope"))
     return row
+
+
+async def count_keys(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(sa.select(sa.func.count()).select_from(t.api_keys)) or 0)
 
 
 async def bootstrap_admin_key(engine: AsyncEngine, key: str) -> bool:
     """Create ``key`` as an admin key when no key exists yet."""
-    async with engine.connect() as conn:
-        count = await conn.scalar(sa.select(sa.func.count()).select_from(t.api_keys))
-    if count:
+    if await count_keys(engine):
         return False
     try:
-        await insert_key(engine, "bootstrap admin", "admin", key)
+        await insert_key(engine, "bootstrap admin", "admin", key, SYSTEM)
     except sa.exc.IntegrityError:  # another process starting at the same moment stored the same key
         return False
     return True
 
 
 @router.post("", status_code=201, summary="Create an API key", response_model=KeyCreated)
-async def create_key(body: KeyCreate, rt: RuntimeDep, _: AdminKey) -> KeyCreated:
+async def create_key(body: KeyCreate, rt: RuntimeDep, who: AdminKey) -> KeyCreated:
     key = new_api_key()
-    row = await insert_key(rt.engine, body.name, body.scope, key)
+    row = await insert_key(rt.engine, body.name, body.scope, key, who)
     return KeyCreated(id=str(row["id"]), name=body.name, scope=body.scope, created_at=iso(now()), key=key)
 
 
@@ -70,8 +77,9 @@ async def list_keys(rt: RuntimeDep, _: AdminKey) -> list[KeyOut]:
 
 
 @router.delete("/{key_id}", status_code=204, summary="Revoke an API key")
-async def delete_key(key_id: str, rt: RuntimeDep, _: AdminKey) -> None:
+async def delete_key(key_id: str, rt: RuntimeDep, who: AdminKey) -> None:
     async with rt.engine.begin() as conn:
         res = await conn.execute(sa.delete(t.api_keys).where(t.api_keys.c.id == key_id))
-    if res.rowcount == 0:
-        raise not_found("key", key_id)
+        if res.rowcount == 0:
+            raise not_found("key", key_id)
+        await record(conn, who, "key", key_id, "delete")

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
 from hub.api.error_docs import conflict
 from hub.api.text_guard import TextGuardRoute
+from hub.audit import record
+from hub.auth.principal import Principal
 from hub.db import tables as t
 from hub.errors import HubError, invalid, not_found
 from hub.mapping.catalogue import parse_inline
@@ -183,7 +185,13 @@ async def get_mapping(name: str, rt: RuntimeDep, _: ReadKey) -> MappingOut:
 
 
 async def _insert(
-    rt: Runtime, name: str, connector: str | None, spec: MappingSpec, key_id: str, warnings: list[str]
+    rt: Runtime,
+    name: str,
+    connector: str | None,
+    spec: MappingSpec,
+    who: Principal,
+    warnings: list[str],
+    action: str = "create",
 ) -> MappingWritten:
     if rt.mappings.taken(name, [c.id for c in rt.connectors.all()]):
         raise HubError(409, "mapping_exists", f"{name} is the name of a built-in mapping")
@@ -194,9 +202,10 @@ async def _insert(
             await conn.execute(t.mappings.insert().values(**row, created_at=ts, updated_at=ts))
             await conn.execute(
                 t.mapping_versions.insert().values(
-                    mapping_id=name, version=1, spec=spec.model_dump(), created_at=ts, created_by=key_id
+                    mapping_id=name, version=1, spec=spec.model_dump(), created_at=ts, created_by=who.id[:64]
                 )
             )
+            await record(conn, who, "mapping", name, action, ["spec"])
     except sa.exc.IntegrityError:
         raise HubError(409, "mapping_exists", f"a mapping named {name} exists: PUT a new version") from None
     rt.cache.invalidate()
@@ -210,11 +219,11 @@ async def _insert(
     summary="Create a managed mapping (version 1)",
     responses=conflict("mapping_exists"),
 )
-async def create_mapping(body: MappingCreate, rt: RuntimeDep, key_id: AdminKey) -> MappingWritten:
+async def create_mapping(body: MappingCreate, rt: RuntimeDep, who: AdminKey) -> MappingWritten:
     if body.connector is not None and await rt.cache.connector(body.connector) is None:
         raise invalid(f"unknown connector {body.connector!r}", field="connector")
     spec = _parse(body.spec)
-    return await _insert(rt, body.name, body.connector, spec, key_id, check_on_samples(rt, body.connector, spec))
+    return await _insert(rt, body.name, body.connector, spec, who, check_on_samples(rt, body.connector, spec))
 
 
 @router.put(
@@ -223,7 +232,7 @@ async def create_mapping(body: MappingCreate, rt: RuntimeDep, key_id: AdminKey) 
     summary="Write a new version of a managed mapping",
     responses=conflict("mapping_read_only"),
 )
-async def update_mapping(name: str, body: MappingUpdate, rt: RuntimeDep, key_id: AdminKey) -> MappingWritten:
+async def update_mapping(name: str, body: MappingUpdate, rt: RuntimeDep, who: AdminKey) -> MappingWritten:
     if rt.mappings.get(name) is not None:
         raise HubError(409, "mapping_read_only", f"{name} is built in: copy it (POST …/copy) to change it")
     found = await _managed_rows(rt, name)
@@ -250,9 +259,10 @@ async def update_mapping(name: str, body: MappingUpdate, rt: RuntimeDep, key_id:
                 raise not_found("mapping", name)
         await conn.execute(
             t.mapping_versions.insert().values(
-                mapping_id=name, version=version + 1, spec=spec.model_dump(), created_at=ts, created_by=key_id
+                mapping_id=name, version=version + 1, spec=spec.model_dump(), created_at=ts, created_by=who.id[:64]
             )
         )
+        await record(conn, who, "mapping", name, "update", ["spec"], {"version": version + 1})
     rt.cache.invalidate()
     out = _managed_out({**row, "version": version + 1, "updated_at": ts}, spec, True)
     return MappingWritten(**out.model_dump(), warnings=warnings)
@@ -265,15 +275,15 @@ async def update_mapping(name: str, body: MappingUpdate, rt: RuntimeDep, key_id:
     summary="Copy a built-in or managed mapping into a new managed one",
     responses=conflict("mapping_exists"),
 )
-async def copy_mapping(name: str, body: MappingCopy, rt: RuntimeDep, key_id: AdminKey) -> MappingWritten:
+async def copy_mapping(name: str, body: MappingCopy, rt: RuntimeDep, who: AdminKey) -> MappingWritten:
     builtin = rt.mappings.get(name)
     if builtin is not None:
         connector = name.split("/")[0] if "/" in name else None
-        return await _insert(rt, body.name, connector, builtin, key_id, [])
+        return await _insert(rt, body.name, connector, builtin, who, [], "copy")
     found = await _managed_rows(rt, name)
     if not found:
         raise not_found("mapping", name)
-    return await _insert(rt, body.name, found[0][0]["connector"], found[0][1], key_id, [])
+    return await _insert(rt, body.name, found[0][0]["connector"], found[0][1], who, [], "copy")
 
 
 @router.delete(
@@ -282,7 +292,7 @@ async def copy_mapping(name: str, body: MappingCopy, rt: RuntimeDep, key_id: Adm
     summary="Delete a managed mapping no route uses",
     responses=conflict("mapping_in_use", "mapping_read_only"),
 )
-async def delete_mapping(name: str, rt: RuntimeDep, _: AdminKey) -> None:
+async def delete_mapping(name: str, rt: RuntimeDep, who: AdminKey) -> None:
     if rt.mappings.get(name) is not None:
         raise HubError(409, "mapping_read_only", f"{name} is built in")
     async with rt.engine.begin() as conn:
@@ -292,6 +302,7 @@ async def delete_mapping(name: str, rt: RuntimeDep, _: AdminKey) -> None:
             raise HubError(409, "mapping_in_use", f"route {users[0]} uses {name}: change it first")
         await conn.execute(sa.delete(t.mapping_versions).where(t.mapping_versions.c.mapping_id == name))
         res = await conn.execute(sa.delete(t.mappings).where(t.mappings.c.id == name))
-    if res.rowcount == 0:
-        raise not_found("mapping", name)
+        if res.rowcount == 0:
+            raise not_found("mapping", name)
+        await record(conn, who, "mapping", name, "delete")
     rt.cache.invalidate()

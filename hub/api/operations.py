@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, get_row, iso, now
 from hub.api.deliveries import DeliveryOut, delivery_out
 from hub.api.text_guard import TextGuardRoute
+from hub.audit import record
 from hub.db import tables as t
 from hub.delivery import breaker
 from hub.delivery.bulk import DeadLetterFilter, create_bulk_retry, matching
@@ -115,11 +116,14 @@ async def dead_letters(
     summary="Retry every dead letter matching a filter, as a tracked job",
     responses={503: {"description": "no_job_runner / queue_unavailable"}},
 )
-async def bulk_retry(body: BulkRetryIn, rt: RuntimeDep, _: AdminKey) -> JobOut:
+async def bulk_retry(body: BulkRetryIn, rt: RuntimeDep, who: AdminKey) -> JobOut:
     if rt.background is None:  # checked first: no job row is left queued with nobody to run it
         raise HubError(503, "no_job_runner", "this process cannot run background jobs")
     f = _filter(body.source_id, body.target_id, body.since, body.until, body.error_contains)
     row = await create_bulk_retry(rt.engine, f)
+    await record(
+        rt.engine, who, "job", row["id"], "bulk_retry", details=body.model_dump(mode="json", exclude_none=True)
+    )
     try:
         await rt.background("bulk_retry", row["id"])
     except Exception as exc:  # the queue is down: the job must not stay "queued" with nobody to run it
@@ -170,8 +174,9 @@ async def get_breaker(target_id: str, rt: RuntimeDep, _: ReadKey) -> BreakerOut:
     response_model=BreakerOut,
     summary="Close a target's breaker (re-enables a disabled target) and send its waiting deliveries now",
 )
-async def reset_breaker(target_id: str, rt: RuntimeDep, _: AdminKey) -> BreakerOut:
+async def reset_breaker(target_id: str, rt: RuntimeDep, who: AdminKey) -> BreakerOut:
     await get_row(rt, t.targets, target_id, "target")
     await breaker.reset(rt.engine, target_id, now())
+    await record(rt.engine, who, "target", target_id, "breaker_reset")
     await rt.dispatcher.notify()
     return _breaker_out(await get_row(rt, t.targets, target_id, "target"))

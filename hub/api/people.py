@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, get_row, iso, now
 from hub.api.error_docs import conflict
 from hub.api.text_guard import TextGuardRoute
+from hub.audit import record
 from hub.db import tables as t
 from hub.errors import HubError, invalid, not_found
 from hub.ids import new_id
@@ -97,7 +98,7 @@ def _taken(exc: IdentityTaken) -> HubError:
 @router.post(
     "", status_code=201, response_model=PersonOut, summary="Add a person", responses=conflict("identity_taken")
 )
-async def create_person(body: PersonIn, rt: RuntimeDep, _: AdminKey) -> PersonOut:
+async def create_person(body: PersonIn, rt: RuntimeDep, who: AdminKey) -> PersonOut:
     person_id, ts = new_id("per"), now()
     try:
         async with rt.engine.begin() as conn:
@@ -105,6 +106,7 @@ async def create_person(body: PersonIn, rt: RuntimeDep, _: AdminKey) -> PersonOu
                 t.people.insert().values(id=person_id, display_name=body.display_name, created_at=ts, updated_at=ts)
             )
             await write_identities(conn, person_id, clean_identities(body.identities))
+            await record(conn, who, "person", person_id, "create", ["display_name", *body.identities])
     except IdentityTaken as exc:
         raise _taken(exc) from None
     rt.cache.invalidate()
@@ -152,7 +154,7 @@ async def export_people(rt: RuntimeDep, _: ReadKey) -> PlainTextResponse:
 @router.post("/import", response_model=ImportReport, summary="Create and update people from CSV (all or what is valid)")
 async def import_people(
     rt: RuntimeDep,
-    _: AdminKey,
+    who: AdminKey,
     csv_text: Annotated[str, Body(media_type="text/csv", description="CSV with a header row (see export).")],
 ) -> ImportReport:
     """Rows that cannot be imported are listed with their line and reason; the others are written in one
@@ -163,6 +165,8 @@ async def import_people(
         except CsvError as exc:
             raise invalid(str(exc)) from None
         report = await apply_import(conn, plan, now())
+        details = {k: len(v) if isinstance(v, list) else v for k, v in report.items()}
+        await record(conn, who, "person", "*", "import", [], details)
     rt.cache.invalidate()
     return ImportReport.model_validate(report)
 
@@ -178,7 +182,7 @@ async def get_person(person_id: str, rt: RuntimeDep, _: ReadKey) -> PersonOut:
     summary="Rename, add or remove identities",
     responses=conflict("identity_taken"),
 )
-async def update_person(person_id: str, body: PersonPatch, rt: RuntimeDep, _: AdminKey) -> PersonOut:
+async def update_person(person_id: str, body: PersonPatch, rt: RuntimeDep, who: AdminKey) -> PersonOut:
     await get_row(rt, t.people, person_id, "person")
     try:
         async with rt.engine.begin() as conn:
@@ -187,6 +191,7 @@ async def update_person(person_id: str, body: PersonPatch, rt: RuntimeDep, _: Ad
                 values["display_name"] = body.display_name
             await conn.execute(sa.update(t.people).where(t.people.c.id == person_id).values(**values))
             await write_identities(conn, person_id, clean_identities(body.identities))
+            await record(conn, who, "person", person_id, "update", body.model_fields_set | set(body.identities))
     except IdentityTaken as exc:
         raise _taken(exc) from None
     rt.cache.invalidate()
@@ -194,10 +199,11 @@ async def update_person(person_id: str, body: PersonPatch, rt: RuntimeDep, _: Ad
 
 
 @router.delete("/{person_id}", status_code=204, summary="Remove a person")
-async def delete_person(person_id: str, rt: RuntimeDep, _: AdminKey) -> None:
+async def delete_person(person_id: str, rt: RuntimeDep, who: AdminKey) -> None:
     async with rt.engine.begin() as conn:
         await conn.execute(sa.delete(t.person_identities).where(t.person_identities.c.person_id == person_id))
         res = await conn.execute(sa.delete(t.people).where(t.people.c.id == person_id))
-    if res.rowcount == 0:
-        raise not_found("person", person_id)
+        if res.rowcount == 0:
+            raise not_found("person", person_id)
+        await record(conn, who, "person", person_id, "delete")
     rt.cache.invalidate()

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hub.api.common import ReadKey, RuntimeDep, is_admin
+from hub.api.common import ReadKey, RuntimeDep
 from hub.api.text_guard import TextGuardRoute
 from hub.errors import HubError, invalid
 from hub.mapping.context import mapping_context
@@ -70,8 +70,8 @@ class PreviewOut(BaseModel):
     summary="Render a payload through a mapping and a target",
     responses={403: {"description": "an inline mapping with a read key"}},
 )
-async def preview(body: PreviewIn, rt: RuntimeDep, key_id: ReadKey) -> PreviewOut:
-    if isinstance(body.mapping, dict) and not await is_admin(rt, key_id):
+async def preview(body: PreviewIn, rt: RuntimeDep, who: ReadKey) -> PreviewOut:
+    if isinstance(body.mapping, dict) and not who.is_admin:
         raise HubError(403, "forbidden", "an inline mapping is a template: previewing one needs an admin key")
     spec = await rt.cache.connector(body.connector)
     if spec is None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, find_row, get_row, iso, now, reject_nulls
 from hub.api.text_guard import TextGuardRoute
+from hub.audit import record
 from hub.db import tables as t
 from hub.errors import invalid, not_found
 from hub.ids import new_id
@@ -114,7 +115,7 @@ async def _check_events(rt: Runtime, connector: str, events: list[str]) -> None:
 
 
 @router.post("", status_code=201, response_model=RouteOut, summary="Create a route")
-async def create_route(body: RouteCreate, rt: RuntimeDep, _: AdminKey) -> RouteOut:
+async def create_route(body: RouteCreate, rt: RuntimeDep, who: AdminKey) -> RouteOut:
     source = await find_row(rt, t.sources, body.source_id)
     if source is None:
         raise invalid(f"no source {body.source_id!r}", field="source_id")
@@ -135,6 +136,7 @@ async def create_route(body: RouteCreate, rt: RuntimeDep, _: AdminKey) -> RouteO
     }
     async with rt.engine.begin() as conn:
         await conn.execute(t.routes.insert().values(**row))
+        await record(conn, who, "route", str(row["id"]), "create", body.model_fields_set)
     rt.cache.invalidate()
     return _out(row)
 
@@ -155,7 +157,7 @@ async def get_route(route_id: str, rt: RuntimeDep, _: ReadKey) -> RouteOut:
 
 
 @router.patch("/{route_id}", response_model=RouteOut, summary="Update a route")
-async def update_route(route_id: str, body: RouteUpdate, rt: RuntimeDep, _: AdminKey) -> RouteOut:
+async def update_route(route_id: str, body: RouteUpdate, rt: RuntimeDep, who: AdminKey) -> RouteOut:
     row = await get_row(rt, t.routes, route_id, "route")
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     reject_nulls(changes, "events", "enabled")
@@ -167,14 +169,16 @@ async def update_route(route_id: str, body: RouteUpdate, rt: RuntimeDep, _: Admi
     changes["updated_at"] = now()
     async with rt.engine.begin() as conn:
         await conn.execute(sa.update(t.routes).where(t.routes.c.id == route_id).values(**changes))
+        await record(conn, who, "route", route_id, "update", body.model_fields_set)
     rt.cache.invalidate()
     return _out({**row, **changes})
 
 
 @router.delete("/{route_id}", status_code=204, summary="Delete a route")
-async def delete_route(route_id: str, rt: RuntimeDep, _: AdminKey) -> None:
+async def delete_route(route_id: str, rt: RuntimeDep, who: AdminKey) -> None:
     async with rt.engine.begin() as conn:
         res = await conn.execute(sa.delete(t.routes).where(t.routes.c.id == route_id))
-    if res.rowcount == 0:
-        raise not_found("route", route_id)
+        if res.rowcount == 0:
+            raise not_found("route", route_id)
+        await record(conn, who, "route", route_id, "delete")
     rt.cache.invalidate()

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, get_row, iso, now
 from hub.api.text_guard import TextGuardRoute
+from hub.audit import record
 from hub.connectors.verify import VerificationError, decode_key
 from hub.db import tables as t
 from hub.errors import invalid, not_found
@@ -144,7 +145,7 @@ def _seal_settings(rt: Runtime, secret_settings: dict[str, Any]) -> str | None:
 
 
 @router.post("", status_code=201, response_model=SourceOut, summary="Create a source")
-async def create_source(body: SourceCreate, request: Request, rt: RuntimeDep, _: AdminKey) -> SourceOut:
+async def create_source(body: SourceCreate, request: Request, rt: RuntimeDep, who: AdminKey) -> SourceOut:
     settings, secret_settings = await _split_settings(rt, body.connector, body.settings, {})
     await _validate(rt, body.connector, body.secret, settings, secret_settings)
     ts = now()
@@ -161,6 +162,7 @@ async def create_source(body: SourceCreate, request: Request, rt: RuntimeDep, _:
     }
     async with rt.engine.begin() as conn:
         await conn.execute(t.sources.insert().values(**row))
+        await record(conn, who, "source", str(row["id"]), "create", body.model_fields_set)
     rt.cache.invalidate()
     return _out(rt, request, row)
 
@@ -178,7 +180,9 @@ async def get_source(source_id: str, request: Request, rt: RuntimeDep, _: ReadKe
 
 
 @router.patch("/{source_id}", response_model=SourceOut, summary="Update a source (rotate its secret)")
-async def update_source(source_id: str, body: SourceUpdate, request: Request, rt: RuntimeDep, _: AdminKey) -> SourceOut:
+async def update_source(
+    source_id: str, body: SourceUpdate, request: Request, rt: RuntimeDep, who: AdminKey
+) -> SourceOut:
     row = dict(await get_row(rt, t.sources, source_id, "source"))
     changes: dict[str, Any] = {"updated_at": now()}
     if body.name is not None:
@@ -202,6 +206,7 @@ async def update_source(source_id: str, body: SourceUpdate, request: Request, rt
         changes.update(_rotation(rt, row, body, changes["updated_at"]))
     async with rt.engine.begin() as conn:
         await conn.execute(sa.update(t.sources).where(t.sources.c.id == source_id).values(**changes))
+        await record(conn, who, "source", source_id, "update", body.model_fields_set)
     rt.cache.invalidate()
     return _out(rt, request, {**row, **changes})
 
@@ -224,10 +229,11 @@ def _rotation(rt: Runtime, row: dict[str, Any], body: SourceUpdate, ts: float) -
 
 
 @router.delete("/{source_id}", status_code=204, summary="Delete a source and its routes")
-async def delete_source(source_id: str, rt: RuntimeDep, _: AdminKey) -> None:
+async def delete_source(source_id: str, rt: RuntimeDep, who: AdminKey) -> None:
     async with rt.engine.begin() as conn:
         await conn.execute(sa.delete(t.routes).where(t.routes.c.source_id == source_id))
         res = await conn.execute(sa.delete(t.sources).where(t.sources.c.id == source_id))
-    if res.rowcount == 0:
-        raise not_found("source", source_id)
+        if res.rowcount == 0:
+            raise not_found("source", source_id)
+        await record(conn, who, "source", source_id, "delete")
     rt.cache.invalidate()

@@ -13,6 +13,7 @@ from pydantic import AnyUrl, BaseModel, ConfigDict, Field, ValidationError
 
 from hub.api.common import AdminKey, RatePerSecond, ReadKey, RetryStep, RuntimeDep, get_row, iso, now, reject_nulls
 from hub.api.text_guard import TextGuardRoute
+from hub.audit import record
 from hub.db import tables as t
 from hub.delivery.breaker import make_waiting_due
 from hub.errors import HubError, invalid, not_found
@@ -174,7 +175,7 @@ def _out(rt: Runtime, row: Any) -> TargetOut:
 
 
 @router.post("", status_code=201, response_model=TargetOut, summary="Create a target")
-async def create_target(body: TargetCreate, rt: RuntimeDep, _: AdminKey) -> TargetOut:
+async def create_target(body: TargetCreate, rt: RuntimeDep, who: AdminKey) -> TargetOut:
     target = TARGETS[body.kind]
     config = validate_settings(target, {k: getattr(body, k) for k in target.Config.model_fields}, rt.egress)
     plain, secrets = split(config)
@@ -196,6 +197,7 @@ async def create_target(body: TargetCreate, rt: RuntimeDep, _: AdminKey) -> Targ
     }
     async with rt.engine.begin() as conn:
         await conn.execute(t.targets.insert().values(**row))
+        await record(conn, who, "target", str(row["id"]), "create", body.model_dump(exclude_unset=True).keys())
     rt.cache.invalidate()
     return _out(rt, row)
 
@@ -213,7 +215,7 @@ async def get_target_by_id(target_id: str, rt: RuntimeDep, _: ReadKey) -> Target
 
 
 @router.patch("/{target_id}", response_model=TargetOut, summary="Update a target")
-async def update_target(target_id: str, body: TargetUpdate, rt: RuntimeDep, _: AdminKey) -> TargetOut:
+async def update_target(target_id: str, body: TargetUpdate, rt: RuntimeDep, who: AdminKey) -> TargetOut:
     row = dict(await get_row(rt, t.targets, target_id, "target"))
     target = get_target(row["kind"])
     if target is None:
@@ -235,6 +237,7 @@ async def update_target(target_id: str, body: TargetUpdate, rt: RuntimeDep, _: A
         if "config" in changes and changes["config"] != row["config"]:  # another channel, group, stream…:
             ta = t.thread_anchors  # its threads start anew (a rotated token keeps them)
             await conn.execute(sa.delete(ta).where(ta.c.target_id == target_id))
+        await record(conn, who, "target", target_id, "update", given.keys())
         if changes.get("enabled") and not row["enabled"]:
             await make_waiting_due(conn, target_id, changes["updated_at"])
     rt.cache.invalidate()
@@ -243,11 +246,12 @@ async def update_target(target_id: str, body: TargetUpdate, rt: RuntimeDep, _: A
 
 
 @router.delete("/{target_id}", status_code=204, summary="Delete a target and its routes")
-async def delete_target(target_id: str, rt: RuntimeDep, _: AdminKey) -> None:
+async def delete_target(target_id: str, rt: RuntimeDep, who: AdminKey) -> None:
     async with rt.engine.begin() as conn:
         await conn.execute(sa.delete(t.routes).where(t.routes.c.target_id == target_id))
         await conn.execute(sa.delete(t.thread_anchors).where(t.thread_anchors.c.target_id == target_id))
         res = await conn.execute(sa.delete(t.targets).where(t.targets.c.id == target_id))
-    if res.rowcount == 0:
-        raise not_found("target", target_id)
+        if res.rowcount == 0:
+            raise not_found("target", target_id)
+        await record(conn, who, "target", target_id, "delete")
     rt.cache.invalidate()

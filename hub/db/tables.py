@@ -238,3 +238,21 @@ person_identities = sa.Table(
     sa.Column("person_id", sa.String(64), sa.ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
     sa.Index("ix_person_identities_person", "person_id"),
 )
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("actor_kind", sa.String(16), nullable=False),  # api_key | oidc | cli | system
+    sa.Column("actor_id", sa.String(300), nullable=False),  # key id, OIDC subject, cli:<user>
+    sa.Column("actor_name", sa.String(300), nullable=False),  # key name, e-mail, user name
+    sa.Column("resource", sa.String(32), nullable=False),
+    sa.Column("resource_id", sa.String(300), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("fields", sa.JSON, nullable=False),  # names of the changed fields, never their values
+    sa.Column("details", sa.JSON, nullable=True),
+    sa.Index("ix_audit_at", "at"),
+    sa.Index("ix_audit_resource", "resource", "resource_id"),
+    sa.Index("ix_audit_actor", "actor_id"),
+)

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 from typing import Any
+from urllib.parse import unquote
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 
@@ -31,17 +32,21 @@ def deserialize(data: bytes) -> dict[str, Any]:
     return loaded
 
 
-def redis_settings(url: str) -> RedisSettings:
+def redis_settings(url: str, password: str = "") -> RedisSettings:
+    """arq's settings for ``url``; ``password`` (HUB_REDIS_PASSWORD) may hold any character, a password in the
+    URL must be percent-encoded (arq's own parser would keep %40 as it is)."""
     settings = RedisSettings.from_dsn(url)
+    settings.username = unquote(settings.username) if settings.username else None
+    settings.password = password or (unquote(settings.password) if settings.password else None)
     settings.conn_timeout = 2
     settings.conn_retries = 1
     settings.conn_retry_delay = 0
     return settings
 
 
-async def connect(url: str) -> ArqRedis:
+async def connect(url: str, password: str = "") -> ArqRedis:
     return await create_pool(
-        redis_settings(url), job_serializer=serialize, job_deserializer=deserialize, default_queue_name=QUEUE
+        redis_settings(url, password), job_serializer=serialize, job_deserializer=deserialize, default_queue_name=QUEUE
     )
 
 
@@ -77,7 +82,7 @@ class ArqDispatcher:
 
 async def attach_arq(rt: Runtime) -> ArqDispatcher:
     """Wire a process of the scaled mode: dispatcher, shared rate limiter, readiness probe."""
-    redis = await connect(rt.settings.redis_url)
+    redis = await connect(rt.settings.redis_url, rt.settings.redis_password)
     dispatcher = ArqDispatcher(redis)
     rt.dispatcher = dispatcher
     rt.ratelimiter = RedisRateLimiter(redis)

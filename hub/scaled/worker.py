@@ -141,7 +141,7 @@ def build_worker(settings: Settings, handle_signals: bool = True) -> Worker:
             func(run_job, name="run_job", keep_result=0, max_tries=5, timeout=3600),
         ],
         queue_name=QUEUE,
-        redis_settings=redis_settings(settings.redis_url),
+        redis_settings=redis_settings(settings.redis_url, settings.redis_password),
         on_startup=startup,
         on_shutdown=shutdown,
         ctx={"settings": settings},

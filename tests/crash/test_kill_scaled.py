@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import wait_for
 from tests.crash.harness import (
     Burst,
     Deployment,
@@ -152,6 +153,11 @@ async def test_target_down_then_recovers_everything_arrives_in_thread_order(
                     sent.setdefault(f"github:octocat/Hello-World#{n}", []).append(burst.accepted[i])
 
             await asyncio.gather(*(one_issue(n) for n in range(12)))
+
+            async def sending() -> bool:  # the workers are up (slow to start on a loaded machine)
+                return bool(rx.requests)
+
+            await wait_for(sending, timeout=60)
             await asyncio.sleep(2.0)  # the target keeps failing for a while
             assert rx.requests and all(r.status == 503 for r in rx.requests)
             rx.default = 200
