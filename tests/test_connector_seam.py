@@ -333,3 +333,26 @@ def test_token_scheme_with_a_prefix() -> None:
     verify(spec.signature, "tok", RawRequest(body=b"", headers={"authorization": "Bearer tok"}), 0)
     with pytest.raises(VerificationError):
         verify(spec.signature, "tok", RawRequest(body=b"", headers={"authorization": "tok"}), 0)
+
+
+async def test_a_declared_family_admits_its_members_on_a_route(client: httpx.AsyncClient) -> None:
+    src = await create(
+        client,
+        "/api/v1/sources",
+        {"connector": "salesforce", "name": "sf", "settings": {"organization_id": "00D000000000062"}},
+    )
+    tgt = await create(client, "/api/v1/targets", {"kind": "inbox", "name": "i"})
+    member = await client.post(
+        "/api/v1/routes", json={"source_id": src["id"], "target_id": tgt["id"], "events": ["Invoice__c.outbound"]}
+    )
+    assert member.status_code == 201, member.text
+    other = await client.post(
+        "/api/v1/routes", json={"source_id": src["id"], "target_id": tgt["id"], "events": ["Invoice__c.created"]}
+    )
+    assert other.status_code == 422
+
+
+async def test_a_connector_whose_hooks_verify_with_the_secret_needs_one(client: httpx.AsyncClient) -> None:
+    """Microsoft Graph signs nothing in a header (its clientState is in the body): still a secret to set."""
+    resp = await client.post("/api/v1/sources", json={"connector": "microsoft-graph", "name": "drive"})
+    assert resp.status_code == 422 and resp.json()["error"]["details"]["field"] == "secret"

@@ -98,7 +98,12 @@ def unknown_events(declared: dict[str, str], patterns: list[str]) -> list[str]:
     ``*`` takes any type)."""
     if "*" in declared:
         return []
-    return [p for p in patterns if not any(fnmatch.fnmatchcase(event, p) for event in declared)]
+    return [
+        p
+        for p in patterns
+        # a declared family (``*.outbound``) takes its members, a route pattern takes the declared types it matches
+        if not any(fnmatch.fnmatchcase(event, p) or fnmatch.fnmatchcase(p, event) for event in declared)
+    ]
 
 
 async def _check_events(rt: Runtime, connector: str, events: list[str]) -> None:

@@ -119,7 +119,8 @@ async def _validate(
         raise invalid(f"invalid signature settings: {exc.errors()[0]['msg']}", field="settings.signature") from None
     except ValueError as exc:
         raise invalid(str(exc), field="settings.signature") from None
-    if sig.scheme != "none" and spec.secret_required and not secret:
+    # a hooks module may verify without a signature header (Graph's clientState): the spec's flag decides
+    if (sig.scheme != "none" or spec.hooks is not None) and spec.secret_required and not secret:
         raise invalid(f"connector {connector} needs a secret", field="secret")
     if secret and sig.key_encoding != "utf8":
         try:

@@ -44,6 +44,11 @@ def stored_headers(
     (the source's own header name when it overrides the connector's)."""
     sig = spec.signature_for(settings.get("signature"))
     secret_header = sig.header.lower() if sig.scheme in ("token", "basic") else None
+    if sig.scheme == "token":
+        try:
+            secret_header = sig.token_header(settings)[0].lower()  # a header the source names in a setting
+        except ValueError:
+            pass  # a setting that names no header: verification refused the request already
     never = _NEVER_STORED | hooks.secret_headers
     return {k: v for k, v in headers.items() if k not in never and k != secret_header}
 

@@ -24,7 +24,24 @@ NOW = 1_700_000_000.0
 KEY = base64.b64encode(b"k" * 24).decode()
 SECRET = {"utf8": "a secret", "base64": KEY, "whsec": "whsec_" + KEY}
 # headers read by hooks modules, beyond what specs name
-EXTRA_HEADERS = ["authorization", "x-hook-secret"]
+EXTRA_HEADERS = [
+    "authorization",
+    "x-hook-secret",
+    "x-hubspot-signature",
+    "x-hubspot-signature-version",
+    "x-hubspot-signature-v3",
+    "x-hubspot-request-timestamp",
+    "box-signature-primary",
+    "box-signature-secondary",
+    "box-delivery-timestamp",
+    "box-signature-version",
+    "box-signature-algorithm",
+    "stripe-signature",
+    "x-goog-channel-token",
+    "x-goog-resource-state",
+    "x-goog-channel-id",
+    "x-goog-message-number",
+]
 METHODS = st.sampled_from(["POST", "POST", "POST", "GET", "HEAD"])
 QUERIES = st.dictionaries(
     st.sampled_from(["challenge", "validationToken", "token", "x"]), st.text(max_size=20), max_size=2

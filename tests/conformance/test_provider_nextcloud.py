@@ -110,12 +110,6 @@ def test_the_dedup_key_is_the_body_hash_within_a_minute() -> None:
     assert event.dedup_window == 60
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: hub/ingest/core.py stored_headers() finds the token header with "
-    "spec.signature_for(settings.get('signature')), which cannot see the `header` setting; it should drop "
-    "sig.token_header(settings)[0] (hub/connectors/spec.py) — a one-line change outside this connector's files",
-)
 async def test_a_token_sent_in_a_custom_header_is_not_stored(client: httpx.AsyncClient) -> None:
     src = await nextcloud_source(client, {"header": "X-Hub-Token: nc-<secret>"})
     resp = await send(client, src, body_of(fixture("NodeWrittenEvent")), {"X-Hub-Token": f"nc-{signer.SECRET}"})
