@@ -90,6 +90,8 @@ class ConnectorHooks(Protocol):
 
     def error_reply(self, spec: ConnectorSpec, error: HubError) -> Reply | None: ...
 
+    def stored_body(self, spec: ConnectorSpec, req: RawRequest) -> bytes: ...
+
 
 class SpecHooks:
     """Every step as the spec says. A hooks module subclasses this and overrides what it must."""
@@ -138,6 +140,10 @@ class SpecHooks:
     def error_reply(self, spec: ConnectorSpec, error: HubError) -> Reply | None:
         """A refusal in the provider's own format; None: hub's JSON error body."""
         return None
+
+    def stored_body(self, spec: ConnectorSpec, req: RawRequest) -> bytes:
+        """The raw body as kept with the events (after verification): a credential it carries removed."""
+        return req.body
 
 
 class HooksError(Exception):

@@ -211,7 +211,8 @@ async def _receive(
         challenge = hooks.challenge(spec, events)
         if challenge is not None:
             return challenge
-        rows = new_events(spec, source, events, stored_headers(raw.headers, spec, hooks, settings), raw.body, now)
+        headers = stored_headers(raw.headers, spec, hooks, settings)
+        rows = new_events(spec, source, events, headers, hooks.stored_body(spec, raw), now)
     except ParseError as exc:
         raise reject(rt, source.id, 400, exc.code, str(exc)) from None
     batch = await _routes(rt, source.id, rows)

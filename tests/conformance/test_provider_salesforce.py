@@ -323,3 +323,20 @@ async def test_xxe_through_the_app_reveals_nothing(client: httpx.AsyncClient, tm
     laughs = await client.post(f"{src['ingest_url']}?token={TOKEN}", content=BILLION_LAUGHS, headers=HEADERS)
     assert laughs.status_code == 401
     assert (await client.get("/api/v1/events", params={"source_id": src["id"]})).json() == []
+
+
+async def test_the_stored_message_never_keeps_a_session_id(client: httpx.AsyncClient, runtime: Any) -> None:
+    """An admin who ticks "Send Session ID" sends a live API session of a user: never kept at rest."""
+    import sqlalchemy as sa
+
+    from hub.db import tables as t
+
+    session = b"00Dxx0000001gPL!AR8AQJXg5oj8"
+    body = BATCH.replace(b'<SessionId xsi:nil="true"/>', b"<SessionId>" + session + b"</SessionId>")
+    src = await salesforce_source(client)
+    resp = await client.post(f"{src['ingest_url']}?token={TOKEN}", content=body, headers=HEADERS)
+    assert resp.status_code == 200
+    async with runtime.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(t.events.c.body, t.events.c.payload))).all()
+    assert len(rows) == 2 and b"<SessionId>***</SessionId>" in rows[0].body
+    assert all(session not in r.body and session.decode() not in (r.payload or "") for r in rows)

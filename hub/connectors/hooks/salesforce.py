@@ -202,6 +202,9 @@ def soap_fault(status: int, code: str, message: str, headers: tuple[tuple[str, s
     return Reply(status, body.encode(), XML, headers)
 
 
+_SESSION_ID = re.compile(rb"<([A-Za-z0-9_]+:)?SessionId>[^<]*</([A-Za-z0-9_]+:)?SessionId>")
+
+
 class Hooks(SpecHooks):
     def verify(
         self, spec: ConnectorSpec, source: SourceContext, secret: str | None, req: RawRequest, now: float
@@ -240,6 +243,11 @@ class Hooks(SpecHooks):
             ev = event_for(spec, req, payload)
             events.append(replace(ev, type=storable(f"{payload['object_type']}.outbound", 200)))
         return events
+
+    def stored_body(self, spec: ConnectorSpec, req: RawRequest) -> bytes:
+        """The message as kept, its SessionId (an API session of the sending user, when the admin ticked
+        "Send Session ID") blanked."""
+        return _SESSION_ID.sub(rb"<\1SessionId>***</\2SessionId>", req.body)
 
     def reply(self, spec: ConnectorSpec, receipts: Sequence[Receipt]) -> Reply:
         """Every accepted message, repeats included: without this Ack Salesforce retries for 24 hours."""
