@@ -6,6 +6,7 @@ does the I/O around it and turns every outcome into a whole HTTP reply.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -45,10 +46,9 @@ def stored_headers(
     sig = spec.signature_for(settings.get("signature"))
     secret_header = sig.header.lower() if sig.scheme in ("token", "basic") else None
     if sig.scheme == "token":
-        try:
-            secret_header = sig.token_header(settings)[0].lower()  # a header the source names in a setting
-        except ValueError:
-            pass  # a setting that names no header: verification refused the request already
+        # a header the source names in a setting; one that names no header was refused by verification
+        with contextlib.suppress(ValueError):
+            secret_header = sig.token_header(settings)[0].lower()
     never = _NEVER_STORED | hooks.secret_headers
     return {k: v for k, v in headers.items() if k not in never and k != secret_header}
 
