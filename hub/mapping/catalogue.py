@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ class MappingCatalogue:
     def __init__(self, specs: dict[str, MappingSpec] | None = None) -> None:
         self._specs: dict[str, MappingSpec] = dict(specs or {})
         self._managed: dict[str, tuple[MappingSpec, int]] = {}
+        self._defaults: dict[tuple[str, str], str | None] = {}
 
     def set_managed(self, managed: dict[str, tuple[MappingSpec, int]]) -> None:
         self._managed = dict(managed)
@@ -55,9 +57,37 @@ class MappingCatalogue:
         return None if name is None else self._specs[name]
 
     def default_name(self, connector: str, event_type: str) -> str | None:
-        base = event_type.split(".")[0]
-        for name in (f"{connector}/{event_type}", f"{connector}/{base}", f"{connector}/_default", "_default"):
+        """The file named after the event type, else one of the connector's files that lists it in its
+        ``events`` (exactly, then by a wildcard: event types that cannot be file names, like Jira's
+        ``jira:issue_created``), else the family file (``issues`` for ``issues.opened``), the connector's
+        ``_default``, the global ``_default``."""
+        key = (connector, event_type)
+        if key not in self._defaults:  # built-in files do not change while hub runs: looked up once
+            if len(self._defaults) > 10_000:  # senders choose event types freely: the memo stays bounded
+                self._defaults.clear()
+            self._defaults[key] = self._find_default(connector, event_type)
+        return self._defaults[key]
+
+    def _find_default(self, connector: str, event_type: str) -> str | None:
+        exact = f"{connector}/{event_type}"
+        if exact in self._specs:
+            return exact
+        listed = self._listing(connector, event_type)
+        if listed is not None:
+            return listed
+        for name in (f"{connector}/{event_type.split('.')[0]}", f"{connector}/_default", "_default"):
             if name in self._specs:
+                return name
+        return None
+
+    def _listing(self, connector: str, event_type: str) -> str | None:
+        prefix = f"{connector}/"
+        mine = [(n, s) for n, s in sorted(self._specs.items()) if n.startswith(prefix)]
+        for name, spec in mine:
+            if event_type in spec.events:
+                return name
+        for name, spec in mine:
+            if any(fnmatch.fnmatchcase(event_type, p) for p in spec.events if p != event_type):
                 return name
         return None
 

@@ -413,3 +413,18 @@ def test_empty_title_is_a_mapping_error(title: str) -> None:
 def test_multi_line_title_keeps_its_first_line() -> None:
     mapping = parse_inline({"post": {"title": "{{ payload.issue.title }}\nsecond line"}})
     assert render_post(mapping, context("github", fixture("github", "issues.opened"))).title == "Found a bug"
+
+
+def test_a_mapping_file_found_by_the_events_it_lists() -> None:
+    """Event types that cannot be file names (Jira's jira:issue_created) are found through `events:`."""
+    cat = MappingCatalogue(
+        {
+            "acme/issue_created": parse_inline({"events": ["acme:issue_created"], "post": {"title": "created"}}),
+            "acme/comments": parse_inline({"events": ["comment_*"], "post": {"title": "comment"}}),
+            "acme/_default": parse_inline({"post": {"title": "other"}}),
+        }
+    )
+    assert cat.default_name("acme", "acme:issue_created") == "acme/issue_created"
+    assert cat.default_name("acme", "comment_updated") == "acme/comments"
+    assert cat.default_name("acme", "acme:issue_deleted") == "acme/_default"
+    assert MAPPINGS.default_name("jira", "jira:issue_created") == "jira/issue_created"
