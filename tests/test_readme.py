@@ -19,3 +19,12 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert 'pip install -e ".[test]" && pytest' in README
     assert 'pip install -q -e ".[test]"\npytest' in ci
+
+
+def test_the_connectors_section_is_written_from_the_specs() -> None:
+    from hub.connectors.catalogue import builtin_catalogue
+    from hub.connectors.docs import rewrite
+
+    assert rewrite(README, builtin_catalogue()) == README, "run: python -m hub.connectors.docs README.md"
+    for spec in builtin_catalogue().all():
+        assert spec.setup.strip(), f"connector {spec.id}: say in its `setup` how to point the provider at hub"

@@ -202,6 +202,7 @@ class ConnectorSpec(_Strict):
         description="A module of hub.connectors.hooks for what the spec cannot say (handshakes, batches, replies).",
     )
     setup: str = Field("", description="Markdown: how to point the provider at hub (what to paste where).")
+    secret_help: str = Field("", description="What the source's secret is at the provider, in a few words.")
 
     def signature_for(self, overrides: dict[str, Any] | None) -> SignatureSpec:
         """The signature spec after a source's allowed overrides."""
