@@ -20,6 +20,7 @@ from hub.connectors.catalogue import ConnectorCatalogue
 from hub.connectors.spec import ConnectorSpec
 from hub.crypto import SecretBox
 from hub.db import tables as t
+from hub.delivery.calm import Digest, QuietHours, digest_order_key
 from hub.mapping.catalogue import MappingCatalogue, parse_inline
 from hub.mapping.render import MappingError
 from hub.mapping.spec import MappingSpec
@@ -71,8 +72,26 @@ class RouteInfo:
     mapping: Any
     enabled: bool
 
+    coalesce_seconds: float | None = None
+    quiet_hours: QuietHours | None = None
+    digest: Digest | None = None
+
     def matches(self, event_type: str) -> bool:
         return self.enabled and any(fnmatch.fnmatchcase(event_type, p) for p in self.events)
+
+    def first_due(self, now: float) -> float:
+        """When a new delivery of this route falls due: at once, or after its coalescing window or at
+        the next digest (business hours are checked when it is sent)."""
+        if self.digest is not None:
+            return self.digest.next_time(now)
+        if self.coalesce_seconds:
+            return now + self.coalesce_seconds
+        return now
+
+    def order_key(self, subject: str | None, delivery_id: str) -> str:
+        if self.digest is not None:
+            return digest_order_key(self.id)
+        return subject or delivery_id
 
 
 @dataclass
@@ -187,7 +206,15 @@ class ConfigCache:
                 )
             for row in (await conn.execute(sa.select(t.routes).order_by(t.routes.c.id))).mappings():
                 route = RouteInfo(
-                    row["id"], row["source_id"], row["target_id"], list(row["events"]), row["mapping"], row["enabled"]
+                    row["id"],
+                    row["source_id"],
+                    row["target_id"],
+                    list(row["events"]),
+                    row["mapping"],
+                    row["enabled"],
+                    row["coalesce_seconds"],
+                    QuietHours.model_validate(row["quiet_hours"]) if row["quiet_hours"] else None,
+                    Digest.model_validate(row["digest"]) if row["digest"] else None,
                 )
                 snap.routes[route.id] = route
                 snap.routes_by_source.setdefault(route.source_id, []).append(route)

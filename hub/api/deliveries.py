@@ -16,7 +16,7 @@ from hub.db import tables as t
 from hub.errors import HubError, not_found
 
 router = APIRouter(prefix="/api/v1", tags=["deliveries"], route_class=TextGuardRoute)
-DeliveryStatus = Literal["pending", "sending", "delivered", "dead", "failed", "skipped"]
+DeliveryStatus = Literal["pending", "sending", "delivered", "dead", "failed", "skipped", "folded"]
 
 
 class AttemptOut(BaseModel):
@@ -49,6 +49,9 @@ class DeliveryOut(BaseModel):
     )
     remote_id: str | None = Field(None, description="The post the target created (its id), when it said.")
     remote_url: str | None = Field(None, description="A link to that post, when the target gave one.")
+    folded_into: str | None = Field(
+        None, description="Status folded: the delivery that carried this event (coalesced, or in a digest)."
+    )
 
 
 class DeliveryDetail(DeliveryOut):
@@ -73,6 +76,7 @@ def delivery_out(r: Any) -> DeliveryOut:
         mapping_version=r.get("mapping_version"),
         remote_id=r.get("remote_id"),
         remote_url=r.get("remote_url"),
+        folded_into=r.get("folded_into"),
     )
 
 

@@ -53,7 +53,8 @@ def _status_filter(status: str) -> Any:
             ~sa.exists().where(of_event, d.c.status.in_(("pending", "sending"))),
         )
     return sa.and_(
-        t.events.c.status == "routed", ~sa.exists().where(of_event, d.c.status.notin_(("delivered", "skipped")))
+        t.events.c.status == "routed",
+        ~sa.exists().where(of_event, d.c.status.notin_(("delivered", "skipped", "folded"))),
     )
 
 

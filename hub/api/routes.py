@@ -13,6 +13,7 @@ from hub.api.common import AdminKey, ReadKey, RuntimeDep, find_row, get_row, iso
 from hub.api.text_guard import TextGuardRoute
 from hub.audit import record
 from hub.db import tables as t
+from hub.delivery.calm import Digest, QuietHours
 from hub.errors import invalid, not_found
 from hub.ids import new_id
 from hub.mapping.catalogue import parse_inline
@@ -26,6 +27,17 @@ MappingField = Field(
     description="A mapping file name (e.g. 'issues.opened'), an inline mapping "
     "({post: {title: …}}), or omitted for the connector's default per event type.",
 )
+
+
+CoalesceField = Field(
+    None,
+    ge=1,
+    le=86400,
+    description="Seconds: events about one business object within this window from the first become one post "
+    "carrying the last state and how many changes it folds. Null: every event posts.",
+)
+QuietField = Field(None, description="Business hours: outside them, posts wait for the next opening.")
+DigestField = Field(None, description="Post one daily digest listing the route's events instead of each event.")
 
 
 class RouteCreate(BaseModel):
@@ -44,13 +56,21 @@ class RouteCreate(BaseModel):
     )
     mapping: str | dict[str, Any] | None = MappingField
     enabled: bool = True
+    coalesce_seconds: float | None = CoalesceField
+    quiet_hours: QuietHours | None = QuietField
+    digest: Digest | None = DigestField
 
 
 class RouteUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"events": ["issues.*"]}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"events": ["issues.*"]}, {"coalesce_seconds": 120}]}
+    )
     events: list[str] | None = Field(None, min_length=1)
     mapping: str | dict[str, Any] | None = MappingField
     enabled: bool | None = None
+    coalesce_seconds: float | None = CoalesceField
+    quiet_hours: QuietHours | None = QuietField
+    digest: Digest | None = DigestField
 
 
 class RouteOut(BaseModel):
@@ -60,6 +80,9 @@ class RouteOut(BaseModel):
     events: list[str]
     mapping: str | dict[str, Any] | None
     enabled: bool
+    coalesce_seconds: float | None = None
+    quiet_hours: QuietHours | None = None
+    digest: Digest | None = None
     created_at: str | None
     updated_at: str | None
 
@@ -72,6 +95,9 @@ def _out(row: Any) -> RouteOut:
         events=row["events"],
         mapping=row["mapping"],
         enabled=row["enabled"],
+        coalesce_seconds=row.get("coalesce_seconds"),
+        quiet_hours=row.get("quiet_hours"),
+        digest=row.get("digest"),
         created_at=iso(row["created_at"]),
         updated_at=iso(row["updated_at"]),
     )
@@ -119,6 +145,17 @@ async def _check_events(rt: Runtime, connector: str, events: list[str]) -> None:
         )
 
 
+def _calm(coalesce_seconds: float | None, quiet_hours: Any, digest: Any) -> dict[str, Any]:
+    """The calm settings as stored (JSON for the schedules); a digest already folds a day's events."""
+    if coalesce_seconds and digest:
+        raise invalid("a digest already gathers the route's events: coalesce_seconds or digest, not both")
+
+    def plain(value: Any) -> Any:
+        return value.model_dump() if isinstance(value, BaseModel) else value
+
+    return {"coalesce_seconds": coalesce_seconds, "quiet_hours": plain(quiet_hours), "digest": plain(digest)}
+
+
 @router.post("", status_code=201, response_model=RouteOut, summary="Create a route")
 async def create_route(body: RouteCreate, rt: RuntimeDep, who: AdminKey) -> RouteOut:
     source = await find_row(rt, t.sources, body.source_id)
@@ -136,6 +173,7 @@ async def create_route(body: RouteCreate, rt: RuntimeDep, who: AdminKey) -> Rout
         "events": body.events,
         "mapping": body.mapping,
         "enabled": body.enabled,
+        **_calm(body.coalesce_seconds, body.quiet_hours, body.digest),
         "created_at": ts,
         "updated_at": ts,
     }
@@ -166,6 +204,10 @@ async def update_route(route_id: str, body: RouteUpdate, rt: RuntimeDep, who: Ad
     row = await get_row(rt, t.routes, route_id, "route")
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     reject_nulls(changes, "events", "enabled")
+    calm_given = {"coalesce_seconds", "quiet_hours", "digest"} & changes.keys()
+    if calm_given:
+        merged = {k: changes[k] if k in changes else row[k] for k in ("coalesce_seconds", "quiet_hours", "digest")}
+        changes.update(_calm(**merged))
     source = await find_row(rt, t.sources, row["source_id"])
     if changes.get("events") and source:
         await _check_events(rt, source["connector"], changes["events"])

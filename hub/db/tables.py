@@ -63,6 +63,10 @@ routes = sa.Table(
     sa.Column("events", sa.JSON, nullable=False),
     sa.Column("mapping", sa.JSON, nullable=True),
     sa.Column("enabled", sa.Boolean, nullable=False),
+    # calm channels (hub/delivery/calm.py): a coalescing window, business hours, a daily digest
+    sa.Column("coalesce_seconds", sa.Float, nullable=True),
+    sa.Column("quiet_hours", sa.JSON, nullable=True),
+    sa.Column("digest", sa.JSON, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Index("ix_routes_source", "source_id"),
@@ -110,6 +114,8 @@ deliveries = sa.Table(
     sa.Column("delivered_at", sa.Float, nullable=True),
     # which mapping rendered the last attempt: "builtin:github/issues.opened", "<name>@<version>", "inline"
     sa.Column("mapping_version", sa.String(120), nullable=True),
+    # a delivery carried by another one (coalesced or in a digest): status 'folded', the carrier's id here
+    sa.Column("folded_into", sa.String(64), nullable=True),
     # the post the target created (lineage): its id and, when the target says, its link
     sa.Column("remote_id", sa.String(300), nullable=True),
     sa.Column("remote_url", sa.Text, nullable=True),
@@ -124,6 +130,7 @@ deliveries = sa.Table(
         sqlite_where=sa.text("status IN ('pending', 'sending')"),
     ),
     sa.Index("ix_deliveries_event", "event_id"),
+    sa.Index("ix_deliveries_folded_into", "folded_into"),
 )
 
 attempts = sa.Table(

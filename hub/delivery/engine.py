@@ -14,12 +14,13 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from hub.config_cache import TargetInfo
+from hub.config_cache import RouteInfo, TargetInfo
 from hub.connectors.parse import ParseError
 from hub.db import tables as t
 from hub.delivery.anchors import AnchorKey, NewAnchor, load_anchors, thread_hash, write_anchors
 from hub.delivery.breaker import DISABLED_RECHECK, disable, load_states, observe
 from hub.delivery.flow import BatchFlow, flow_wait, policy_of
+from hub.delivery.folding import digest_post, fold, with_updates
 from hub.delivery.schedule import next_delay
 from hub.ids import new_id
 from hub.mapping.context import mapping_context, stored_payload
@@ -82,6 +83,7 @@ async def _load(rt: Runtime, ids: list[str]) -> list[Any]:
             d.c.lease_until,
             d.c.last_error,
             d.c.last_status_code,
+            d.c.order_key,
             e.c.type,
             e.c.body,
             e.c.payload,
@@ -111,36 +113,65 @@ def _final(row: Any, status: str, error: str, now: float) -> Outcome:
     return Outcome(row.id, row.lease_until, status, row.attempts + 1, now, error, attempt=result, started_at=now)
 
 
+async def _render(rt: Runtime, ev: Any, route: RouteInfo) -> tuple[Post | None, str]:
+    """The Post of one stored event through the route's mapping (None: its ``when`` skips it)."""
+    spec = await rt.cache.connector(ev.connector)
+    payload = stored_payload(ev.payload, ev.body, ev.headers, spec)
+    source = await rt.cache.source(ev.source_id)
+    context = mapping_context(
+        payload=payload,
+        spec=spec,
+        event_id=ev.event_id,
+        event_type=ev.type,
+        source_id=ev.source_id,
+        connector=ev.connector,
+        subject=ev.subject,
+        received_at=ev.received_at,
+        source_name=source.name if source else "",
+        directory=await rt.cache.directory(),
+    )
+    mapping, version = rt.mappings.resolve_versioned(ev.connector, ev.type, route.mapping)
+    if not applies(mapping, context):
+        return None, version
+    return render_post(mapping, context), version
+
+
+async def _calm_post(rt: Runtime, row: Any, route: RouteInfo, now: float) -> tuple[Post | None, str]:
+    """A coalescing or digest route: the post carrying this delivery and those folded into it."""
+    events = [row, *await fold(rt.engine, row, route, now)]
+    if route.digest is not None:
+        rendered = [await _render(rt, ev, route) for ev in events]
+        posts = [p for p, _ in rendered if p is not None]
+        source = await rt.cache.source(row.source_id)
+        return (digest_post(posts, row, source.name if source else "") if posts else None), rendered[0][1]
+    version = ""
+    for ev in reversed(events):  # the last state that posts at all
+        post, version = await _render(rt, ev, route)
+        if post is not None:
+            return with_updates(post, len(events)), version
+    return None, version
+
+
 async def _prepare(rt: Runtime, row: Any) -> Prepared | Outcome:
     """The delivery's Post, or its outcome when there is nothing to send."""
     now = time.time()
     route = await rt.cache.route(row.route_id)
     target_info = await rt.cache.target(row.target_id)
-    spec = await rt.cache.connector(row.connector)
     target = get_target(target_info.kind) if target_info else None
     if route is None or target_info is None or target is None:
         return _final(row, "dead", "the route or target was deleted", now)
+    if route.quiet_hours is not None and (opens := route.quiet_hours.next_open(now)) > now:
+        # not an attempt: outside the route's business hours, the post waits for the next opening
+        return Outcome(row.id, row.lease_until, "pending", row.attempts, opens, "outside the route's business hours")
     try:
-        payload = stored_payload(row.payload, row.body, row.headers, spec)
-        source = await rt.cache.source(row.source_id)
-        context = mapping_context(
-            payload=payload,
-            spec=spec,
-            event_id=row.event_id,
-            event_type=row.type,
-            source_id=row.source_id,
-            connector=row.connector,
-            subject=row.subject,
-            received_at=row.received_at,
-            source_name=source.name if source else "",
-            directory=await rt.cache.directory(),
-        )
-        mapping, version = rt.mappings.resolve_versioned(row.connector, row.type, route.mapping)
-        if not applies(mapping, context):
+        if route.coalesce_seconds or route.digest is not None:
+            post, version = await _calm_post(rt, row, route, now)
+        else:
+            post, version = await _render(rt, row, route)
+        if post is None:
             skipped = Outcome(row.id, row.lease_until, "skipped", row.attempts, now, "mapping 'when' is false")
             skipped.mapping_version = version
             return skipped
-        post = render_post(mapping, context)
     except MappingTimedOut as exc:  # nothing was sent, but the try is counted: it ends after the schedule
         delay = _retry_delay(row, row.attempts + 1)
         if delay is None:
