@@ -21,8 +21,9 @@ import httpx
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict
 
 from hub import __version__
-from hub.mapping.post import Post
+from hub.mapping.post import Mention, Post
 from hub.targets.egress import EgressPolicy
+from hub.targets.mentions import has_mentions, hold, released
 from hub.targets.secrets import SECRET, secret_paths, secret_values
 
 if TYPE_CHECKING:
@@ -269,8 +270,21 @@ class Target:
         """Dotted names of the secret settings (``url``, ``token``, ``oauth2.client_secret``)."""
         return tuple(".".join(p) for p in secret_paths(self.Config))
 
+    keeps_mention_tokens: ClassVar[bool] = False  # the canonical Post as is (webhook, inbox)
+
     def build_request(self, post: Post, config: Any, info: SendInfo) -> OutboundRequest:
         raise NotImplementedError
+
+    def mention(self, person: Mention) -> str | None:
+        """How this target mentions a person (from their identities); None: it writes their name."""
+        return None
+
+    def request_for(self, post: Post, config: Any, info: SendInfo) -> OutboundRequest:
+        """``build_request`` with the post's mentions in this target's syntax (hub/targets/mentions.py)."""
+        if self.keeps_mention_tokens or not has_mentions(post):
+            return self.build_request(post, config, info)
+        held_post, held = hold(post, self.mention)
+        return released(self.build_request(held_post, config, info), held)  # type: ignore[no-any-return]
 
     def read_answer(self, answer: Answer, config: Any, now: float) -> SendResult:
         """The outcome of an answer: by status, Retry-After honoured."""
@@ -281,14 +295,14 @@ class Target:
         return secret_values(config)
 
     def preview(self, post: Post, config: Any) -> dict[str, Any]:
-        request = self.build_request(post, config, SendInfo("preview"))
+        request = self.request_for(post, config, SendInfo("preview"))
         return request.redacted(self.secrets_of(config))
 
     async def deliver(self, post: Post, config: Any, ctx: DeliveryContext) -> SendResult:
         from hub.targets.http import send_http  # the sending half: kept apart from the pure half
 
         info = ctx.info()
-        request = self.build_request(post, config, info)
+        request = self.request_for(post, config, info)
         return await send_http(request, ctx, lambda a: self.read_answer(a, config, info.now), self.secrets_of(config))
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from hub.mapping.post import Post
+from hub.mapping.post import Mention, Post
 from hub.targets.base import (
     MAX_RETRY_AFTER,
     Answer,
@@ -79,6 +79,11 @@ class DiscordTarget(Target):
         example={"url": "https://discord.com/api/webhooks/<id>/<token>"},
         docs="https://discord.com/developers/docs/resources/webhook#execute-webhook",
     )
+
+    def mention(self, person: Mention) -> str | None:
+        """Discord's ``<@id>`` (developer docs, message formatting: User mention)."""
+        user = person.identities.get("discord")
+        return f"<@{user}>" if user and user.isdigit() else None
 
     def build_request(self, post: Post, config: DiscordConfig, info: SendInfo) -> OutboundRequest:
         body: dict[str, Any] = {"embeds": [embed(post)], "allowed_mentions": {"parse": []}}

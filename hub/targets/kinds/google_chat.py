@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from hub.mapping.post import Post
+from hub.mapping.post import Mention, Post
 from hub.targets.base import Answer, Manifest, OutboundRequest, SecretUrl, SendInfo, SendResult, Target, TargetConfig
 from hub.targets.text import fit, markdown_of, more_markdown, to_google_chat
 
@@ -49,6 +49,13 @@ class GoogleChatTarget(Target):
         example={"url": "https://chat.googleapis.com/v1/spaces/<space>/messages?key=<key>&token=<token>"},
         docs="https://developers.google.com/chat/api/reference/rest/v1/spaces.messages/create",
     )
+
+    def mention(self, person: Mention) -> str | None:
+        """Google Chat's ``<users/{user}>`` (format messages: mention a user)."""
+        user = person.identities.get("google_chat")
+        if not user:
+            return None
+        return f"<users/{user.removeprefix('users/')}>"
 
     def build_request(self, post: Post, config: GoogleChatConfig, info: SendInfo) -> OutboundRequest:
         body: dict[str, Any] = {"text": ""}

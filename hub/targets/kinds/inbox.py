@@ -14,6 +14,7 @@ class InboxConfig(TargetConfig):
 
 class InboxTarget(Target):
     kind = "inbox"
+    keeps_mention_tokens = True  # the canonical Post: its mentions list and tokens, as they are
     Config = InboxConfig
     manifest = Manifest(
         title="Inbox (built in)",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.mapping.post import Post
+from hub.mapping.post import Mention, Post
 from hub.targets.base import (
     Answer,
     Manifest,
@@ -46,6 +46,11 @@ class MattermostTarget(Target):
         example={"url": "https://mattermost.example.com/hooks/<key>"},
         docs="https://developers.mattermost.com/integrate/webhooks/incoming/",
     )
+
+    def mention(self, person: Mention) -> str | None:
+        """Mattermost's ``@username``."""
+        user = person.identities.get("mattermost")
+        return f"@{user.lstrip('@')}" if user else None
 
     def build_request(self, post: Post, config: MattermostConfig, info: SendInfo) -> OutboundRequest:
         first_url = info.anchor.remote_url if info.anchor else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.mapping.post import Post
+from hub.mapping.post import Mention, Post
 from hub.targets.base import (
     Answer,
     Manifest,
@@ -63,6 +63,11 @@ class RocketChatTarget(Target):
         example={"url": "https://chat.example.com/hooks/<integration id>/<token>", "alias": "hub"},
         docs="https://docs.rocket.chat/docs/rocketchat-marketplace-integrations",
     )
+
+    def mention(self, person: Mention) -> str | None:
+        """Rocket.Chat's ``@username``."""
+        user = person.identities.get("rocketchat")
+        return f"@{user.lstrip('@')}" if user else None
 
     def build_request(self, post: Post, config: RocketChatConfig, info: SendInfo) -> OutboundRequest:
         first_url = info.anchor.remote_url if info.anchor else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.mapping.post import Post
+from hub.mapping.post import Mention, Post
 from hub.targets.base import Manifest, OutboundRequest, SecretUrl, SendInfo, Target, TargetConfig
 from hub.targets.text import fit, follow_up_of, markdown_of, more_markdown, slack_escape, to_mrkdwn
 
@@ -74,6 +74,11 @@ class SlackTarget(Target):
         example={"url": "https://hooks.slack.com/services/T000/B000/XXXX"},
         docs="https://api.slack.com/messaging/webhooks",
     )
+
+    def mention(self, person: Mention) -> str | None:
+        """Slack's ``<@U…>`` from the person's Slack user id."""
+        user = person.identities.get("slack")
+        return f"<@{user}>" if user else None
 
     def build_request(self, post: Post, config: SlackConfig, info: SendInfo) -> OutboundRequest:
         first_url = info.anchor.remote_url if info.anchor else None

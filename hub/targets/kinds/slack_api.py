@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import AnyHttpUrl, Field, SecretStr
 
-from hub.mapping.post import Post
+from hub.mapping.post import Mention, Post
 from hub.targets.base import (
     Answer,
     Manifest,
@@ -52,6 +52,11 @@ class SlackApiTarget(Target):
         example={"token": "xoxb-<bot token>", "channel": "C0123456789"},
         docs="https://api.slack.com/methods/chat.postMessage",
     )
+
+    def mention(self, person: Mention) -> str | None:
+        """Slack's ``<@U…>`` from the person's Slack user id."""
+        user = person.identities.get("slack")
+        return f"<@{user}>" if user else None
 
     def build_request(self, post: Post, config: SlackApiConfig, info: SendInfo) -> OutboundRequest:
         body: dict[str, Any] = {"channel": config.channel, "text": fallback_text(post, None), "blocks": blocks(post)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.mapping.post import Post
+from hub.mapping.post import Mention, Post
 from hub.targets.base import Manifest, OutboundRequest, SecretUrl, SendInfo, Target, TargetConfig
 from hub.targets.text import byte_len, fit, follow_up_of, more_markdown
 
@@ -45,7 +45,22 @@ def card(post: Post, first_url: str | None) -> dict[str, Any]:
     }
     if post.link:
         content["actions"] = [{"type": "Action.OpenUrl", "title": "Open", "url": post.link}]
+    entities = [entity for m in post.mentions if (entity := mention_entity(m)) is not None]
+    if entities:  # "Mention support within Adaptive Cards": each <at>…</at> has its entity
+        content["msteams"] = {"entities": entities}
     return content
+
+
+def teams_user(person: Mention) -> str | None:
+    """The Entra object id (or the user principal name, usually the email) Teams mentions by."""
+    return person.identities.get("teams") or person.identities.get("email")
+
+
+def mention_entity(person: Mention) -> dict[str, Any] | None:
+    user = teams_user(person)
+    if not user:
+        return None
+    return {"type": "mention", "text": f"<at>{person.name}</at>", "mentioned": {"id": user, "name": person.name}}
 
 
 class TeamsTarget(Target):
@@ -65,6 +80,10 @@ class TeamsTarget(Target):
         },
         docs="https://learn.microsoft.com/en-us/connectors/teams/?tabs=text1%2Cdotnet#microsoft-teams-webhook",
     )
+
+    def mention(self, person: Mention) -> str | None:
+        """``<at>Name</at>`` in the text, matched by an entity in the card's ``msteams.entities``."""
+        return f"<at>{person.name}</at>" if teams_user(person) else None
 
     def build_request(self, post: Post, config: TeamsConfig, info: SendInfo) -> OutboundRequest:
         first_url = info.anchor.remote_url if info.anchor else None

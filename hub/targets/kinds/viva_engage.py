@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pydantic import AnyHttpUrl, Field, SecretStr
 
-from hub.mapping.post import Post
+from hub.mapping.post import Mention, Post
 from hub.targets.base import Answer, Manifest, OutboundRequest, SendInfo, SendResult, Target, TargetConfig, api_url
 from hub.targets.oauth import OAuth2Bearer, OAuth2Refresh, refresh
 from hub.targets.text import fit, markdown_of, to_plain
@@ -50,6 +50,11 @@ class VivaEngageTarget(Target):
         },
         docs="https://learn.microsoft.com/rest/api/yammer/messages-json-post",
     )
+
+    def mention(self, person: Mention) -> str | None:
+        """Viva Engage (Yammer) references a user in a message body as ``[[user:<id>]]``."""
+        user = person.identities.get("viva_engage")
+        return f"[[user:{user}]]" if user and user.isdigit() else None
 
     def build_request(self, post: Post, config: VivaEngageConfig, info: SendInfo) -> OutboundRequest:
         text = fit(to_plain(markdown_of(post)), LIMIT, f"… {post.link}" if post.link else "…")

@@ -56,6 +56,7 @@ def signature_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> 
 
 class WebhookTarget(Target):
     kind = "webhook"
+    keeps_mention_tokens = True  # the canonical Post: its mentions list and tokens, as they are
     Config = WebhookConfig
     manifest = Manifest(
         title="Webhook (JSON)",

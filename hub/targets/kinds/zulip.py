@@ -14,7 +14,7 @@ import hashlib
 
 from pydantic import AnyHttpUrl, Field, SecretStr
 
-from hub.mapping.post import Post
+from hub.mapping.post import Mention, Post
 from hub.targets.base import (
     Answer,
     Manifest,
@@ -64,6 +64,14 @@ class ZulipTarget(Target):
         },
         docs="https://zulip.com/api/send-message",
     )
+
+    def mention(self, person: Mention) -> str | None:
+        """Zulip's ``@**Full Name**``, with ``|id`` when the directory holds the user id (help center:
+        mention a user)."""
+        user = person.identities.get("zulip")
+        if not user:
+            return None
+        return f"@**{person.name}|{user}**" if user.isdigit() else f"@**{user}**"
 
     def build_request(self, post: Post, config: ZulipConfig, info: SendInfo) -> OutboundRequest:
         credentials = f"{config.username}:{config.token.get_secret_value()}".encode()
