@@ -75,6 +75,7 @@ class RouteInfo:
     coalesce_seconds: float | None = None
     quiet_hours: QuietHours | None = None
     digest: Digest | None = None
+    notify_direct: bool = False
 
     def matches(self, event_type: str) -> bool:
         return self.enabled and any(fnmatch.fnmatchcase(event_type, p) for p in self.events)
@@ -215,6 +216,7 @@ class ConfigCache:
                     row["coalesce_seconds"],
                     QuietHours.model_validate(row["quiet_hours"]) if row["quiet_hours"] else None,
                     Digest.model_validate(row["digest"]) if row["digest"] else None,
+                    bool(row["notify_direct"]),
                 )
                 snap.routes[route.id] = route
                 snap.routes_by_source.setdefault(route.source_id, []).append(route)

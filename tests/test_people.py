@@ -177,3 +177,60 @@ async def test_a_delivered_post_mentions_the_person_of_the_directory(client: htt
 def test_export_of_an_empty_directory_is_a_header() -> None:
     assert export_csv(Directory()).startswith("id,display_name,email,")
     assert plan_import("display_name\n", Directory()).changes == []
+
+
+async def test_a_route_can_message_the_mentioned_person_directly(client: httpx.AsyncClient) -> None:
+    """slack-api (chat.postMessage to a user id) for the person the directory knows; the channel for
+    someone it does not."""
+    import json as _json
+
+    from tests.receiver import Received, Receiver, serve_receiver
+
+    def slack(r: Received) -> tuple[int, dict[str, str], bytes]:
+        return 200, {"content-type": "application/json"}, _json.dumps({"ok": True, "ts": "1712.0001"}).encode()
+
+    async with serve_receiver(Receiver(respond=slack)) as rx:
+        await create(
+            client,
+            "/api/v1/people",
+            {"display_name": "Octo Cat", "identities": {"github": "octocat", "slack": "U0CAT"}},
+        )
+        src = await create(
+            client, "/api/v1/sources", {"connector": "github", "name": "gh", "secret": "It's a Secret to Everybody"}
+        )
+        tgt = await create(
+            client,
+            "/api/v1/targets",
+            {"kind": "slack-api", "name": "s", "token": "xoxb-1", "channel": "C0CHAN", "url": f"{rx.base}/api"},
+        )
+        mapping = {
+            "post": {
+                "title": "Issue {{ payload.issue.number }}",
+                "body": "For {{ mention(payload.sender.login, 'github') }}",
+            }
+        }
+        await create(
+            client,
+            "/api/v1/routes",
+            {
+                "source_id": src["id"],
+                "target_id": tgt["id"],
+                "events": ["issues.*"],
+                "mapping": mapping,
+                "notify_direct": True,
+            },
+        )
+        for number, sender in ((1, "octocat"), (2, "stranger")):
+            payload = github_issue(number)
+            payload["sender"]["login"] = sender
+            body, headers = github_request(payload, secret="It's a Secret to Everybody")
+            assert (await client.post(f"/hooks/{src['id']}", content=body, headers=headers)).status_code == 202
+
+        async def both() -> bool:
+            return len(rx.requests) == 2
+
+        await wait_for(both)
+        channels = sorted(r.body["channel"] for r in rx.requests)
+        assert channels == ["C0CHAN", "U0CAT"]
+        direct = next(r for r in rx.requests if r.body["channel"] == "U0CAT")
+        assert "<@U0CAT>" in direct.body["text"]

@@ -38,6 +38,10 @@ CoalesceField = Field(
 )
 QuietField = Field(None, description="Business hours: outside them, posts wait for the next opening.")
 DigestField = Field(None, description="Post one daily digest listing the route's events instead of each event.")
+DIRECT = (
+    "Send each post to the first person it mentions, directly, where the target can (slack-api, zulip, "
+    "viva-engage) and the people directory knows that person there; else to the channel as usual."
+)
 
 
 class RouteCreate(BaseModel):
@@ -59,6 +63,7 @@ class RouteCreate(BaseModel):
     coalesce_seconds: float | None = CoalesceField
     quiet_hours: QuietHours | None = QuietField
     digest: Digest | None = DigestField
+    notify_direct: bool = Field(False, description=DIRECT)
 
 
 class RouteUpdate(BaseModel):
@@ -71,6 +76,7 @@ class RouteUpdate(BaseModel):
     coalesce_seconds: float | None = CoalesceField
     quiet_hours: QuietHours | None = QuietField
     digest: Digest | None = DigestField
+    notify_direct: bool | None = Field(None, description=DIRECT)
 
 
 class RouteOut(BaseModel):
@@ -83,6 +89,7 @@ class RouteOut(BaseModel):
     coalesce_seconds: float | None = None
     quiet_hours: QuietHours | None = None
     digest: Digest | None = None
+    notify_direct: bool = False
     created_at: str | None
     updated_at: str | None
 
@@ -98,6 +105,7 @@ def _out(row: Any) -> RouteOut:
         coalesce_seconds=row.get("coalesce_seconds"),
         quiet_hours=row.get("quiet_hours"),
         digest=row.get("digest"),
+        notify_direct=bool(row.get("notify_direct")),
         created_at=iso(row["created_at"]),
         updated_at=iso(row["updated_at"]),
     )
@@ -174,6 +182,7 @@ async def create_route(body: RouteCreate, rt: RuntimeDep, who: AdminKey) -> Rout
         "mapping": body.mapping,
         "enabled": body.enabled,
         **_calm(body.coalesce_seconds, body.quiet_hours, body.digest),
+        "notify_direct": body.notify_direct,
         "created_at": ts,
         "updated_at": ts,
     }
@@ -203,7 +212,7 @@ async def get_route(route_id: str, rt: RuntimeDep, _: ReadKey) -> RouteOut:
 async def update_route(route_id: str, body: RouteUpdate, rt: RuntimeDep, who: AdminKey) -> RouteOut:
     row = await get_row(rt, t.routes, route_id, "route")
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
-    reject_nulls(changes, "events", "enabled")
+    reject_nulls(changes, "events", "enabled", "notify_direct")
     calm_given = {"coalesce_seconds", "quiet_hours", "digest"} & changes.keys()
     if calm_given:
         merged = {k: changes[k] if k in changes else row[k] for k in ("coalesce_seconds", "quiet_hours", "digest")}

@@ -67,6 +67,8 @@ routes = sa.Table(
     sa.Column("coalesce_seconds", sa.Float, nullable=True),
     sa.Column("quiet_hours", sa.JSON, nullable=True),
     sa.Column("digest", sa.JSON, nullable=True),
+    # send to the person the post mentions, where the target can message people directly
+    sa.Column("notify_direct", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Index("ix_routes_source", "source_id"),

@@ -24,7 +24,7 @@ from hub.delivery.folding import digest_post, fold, with_updates
 from hub.delivery.schedule import next_delay
 from hub.ids import new_id
 from hub.mapping.context import mapping_context, stored_payload
-from hub.mapping.post import Post
+from hub.mapping.post import Mention, Post
 from hub.mapping.render import MappingError, MappingTimedOut, applies, render_post
 from hub.runtime import Runtime
 from hub.targets.base import DeliveryContext, SendResult, Target, ThreadAnchor, scrub
@@ -61,11 +61,12 @@ class Prepared:
     target: Target
     info: TargetInfo
     mapping_version: str
+    direct_to: Mention | None = None  # a direct message to this person, not the channel
 
     def anchor_key(self) -> AnchorKey | None:
         """Where its thread's anchor is, for the kinds that read one (reply to it, or link it)."""
         m = self.target.manifest
-        if self.post.thread_key is None or m.threading == "key" or m.profile == "built-in":
+        if self.post.thread_key is None or m.threading == "key" or m.profile == "built-in" or self.direct_to:
             return None
         return (self.info.id, thread_hash(self.post.thread_key))
 
@@ -183,13 +184,14 @@ async def _prepare(rt: Runtime, row: Any) -> Prepared | Outcome:
         return Outcome(
             row.id, row.lease_until, "pending", row.attempts, now + DISABLED_RECHECK, "the target is disabled"
         )
-    return Prepared(row, post, target, target_info, version)
+    direct = target.direct_person(post) if route.notify_direct else None
+    return Prepared(row, post, target, target_info, version, direct)
 
 
 def _new_anchor(p: Prepared, anchor: ThreadAnchor | None, result: SendResult) -> NewAnchor | None:
     """A first post that a later one can reply to (its id) or link (its URL)."""
-    if anchor is not None or p.post.thread_key is None or result.outcome != "delivered":
-        return None
+    if anchor is not None or p.post.thread_key is None or result.outcome != "delivered" or p.direct_to:
+        return None  # a direct message is not the channel thread's first post
     threading = p.target.manifest.threading
     if (threading == "anchor" and result.remote_id) or (threading == "none" and result.remote_url):
         return NewAnchor(p.info.id, p.post.thread_key, result.remote_id, result.remote_url, p.row.id)
@@ -214,6 +216,7 @@ async def _send(rt: Runtime, p: Prepared, flow: BatchFlow, anchor: ThreadAnchor 
         now=now,
         tokens=rt.tokens,
         inbox=rt.inbox,
+        direct_to=p.direct_to,
     )
     try:  # a total limit: a target that trickles its answer must not outlive the batch's leases
         async with asyncio.timeout(rt.settings.delivery_timeout + 1):

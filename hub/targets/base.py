@@ -79,6 +79,7 @@ class SendInfo:
     anchor: ThreadAnchor | None = None
     now: float = 0.0
     tokens: TokenCache | None = None  # OAuth2 tokens, for the auth a request carries
+    direct_to: Mention | None = None  # send to this person directly (a route asking it, the target able)
 
 
 @dataclass(frozen=True)
@@ -157,12 +158,13 @@ class DeliveryContext:
     now: float = 0.0
     tokens: TokenCache | None = None
     inbox: InboxStore | None = None
+    direct_to: Mention | None = None
 
     def clock(self) -> float:
         return self.now or time.time()
 
     def info(self) -> SendInfo:
-        return SendInfo(self.delivery_id, self.anchor, self.clock(), self.tokens)
+        return SendInfo(self.delivery_id, self.anchor, self.clock(), self.tokens, self.direct_to)
 
 
 def redact_url(url: str) -> str:
@@ -271,6 +273,12 @@ class Target:
         return tuple(".".join(p) for p in secret_paths(self.Config))
 
     keeps_mention_tokens: ClassVar[bool] = False  # the canonical Post as is (webhook, inbox)
+    direct_identity: ClassVar[str | None] = None  # the identity kind a direct message goes to, if it can
+
+    def direct_person(self, post: Post) -> Mention | None:
+        """The first person the post mentions whom this target can message directly."""
+        kind = self.direct_identity
+        return next((m for m in post.mentions if kind and m.identities.get(kind)), None)
 
     def build_request(self, post: Post, config: Any, info: SendInfo) -> OutboundRequest:
         raise NotImplementedError

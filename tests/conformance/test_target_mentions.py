@@ -118,3 +118,44 @@ def test_webhook_and_inbox_keep_the_tokens_and_the_mentions_list() -> None:
     request = TARGETS["webhook"].request_for(post_with(MARIE), config_for("webhook"), SendInfo("dlv_x", None, NOW))
     post = request.json["post"]
     assert TOKEN_MARIE in post["body"] and post["mentions"][0]["identities"]["slack"] == "U024BE7LH"
+
+
+# --- direct messages ---------------------------------------------------------------------------------------
+
+
+def direct_request(kind: str, post: Post) -> Any:
+    target = TARGETS[kind]
+    info = SendInfo("dlv_x", None, NOW, None, target.direct_person(post))
+    return target.request_for(post, config_for(kind), info)
+
+
+def test_slack_api_sends_a_direct_message_to_the_users_id() -> None:
+    # api.slack.com/methods/chat.postMessage: channel may be a user id (the app's DM with that user)
+    body = direct_request("slack-api", post_with(MARIE)).json
+    assert body["channel"] == "U024BE7LH" and "thread_ts" not in body
+
+
+def test_zulip_sends_a_direct_message() -> None:
+    # zulip.com/api/send-message: type "direct", `to` a JSON list of user ids
+    form = direct_request("zulip", post_with(MARIE)).form
+    assert (form["type"], form["to"]) == ("direct", "[42]") and "topic" not in form
+
+
+def test_viva_engage_sends_a_private_message() -> None:
+    # Yammer messages.json: direct_to_user_ids makes a private message (no group)
+    form = direct_request("viva-engage", post_with(MARIE)).form
+    assert form["direct_to_user_ids"] == "1519447" and "group_id" not in form
+
+
+@pytest.mark.parametrize("kind", ["slack-api", "zulip", "viva-engage"])
+def test_without_an_identity_there_the_post_goes_to_the_channel(kind: str) -> None:
+    assert TARGETS[kind].direct_person(post_with(NOBODY)) is None
+    assert direct_request(kind, post_with(NOBODY)) == direct_request(kind, post_with(NOBODY))
+    payload = direct_request(kind, post_with(NOBODY))
+    sent = payload.form if payload.form is not None else payload.json
+    assert sent.get("type", "stream") == "stream" and sent.get("channel", "C") != "U024BE7LH"
+
+
+@pytest.mark.parametrize("kind", sorted(k for k in TARGETS if k not in ("slack-api", "zulip", "viva-engage")))
+def test_targets_that_cannot_message_people_never_try(kind: str) -> None:
+    assert TARGETS[kind].direct_person(post_with(MARIE)) is None

@@ -58,9 +58,13 @@ class SlackApiTarget(Target):
         user = person.identities.get("slack")
         return f"<@{user}>" if user else None
 
+    direct_identity = "slack"
+
     def build_request(self, post: Post, config: SlackApiConfig, info: SendInfo) -> OutboundRequest:
-        body: dict[str, Any] = {"channel": config.channel, "text": fallback_text(post, None), "blocks": blocks(post)}
-        if info.anchor and info.anchor.remote_id:
+        # a user id as the channel: the message goes to the app's direct conversation with that user
+        channel = info.direct_to.identities["slack"] if info.direct_to else config.channel
+        body: dict[str, Any] = {"channel": channel, "text": fallback_text(post, None), "blocks": blocks(post)}
+        if info.anchor and info.anchor.remote_id and not info.direct_to:
             body["thread_ts"] = info.anchor.remote_id
         headers = {
             "Authorization": f"Bearer {config.token.get_secret_value()}",

@@ -56,10 +56,14 @@ class VivaEngageTarget(Target):
         user = person.identities.get("viva_engage")
         return f"[[user:{user}]]" if user and user.isdigit() else None
 
+    direct_identity = "viva_engage"
+
     def build_request(self, post: Post, config: VivaEngageConfig, info: SendInfo) -> OutboundRequest:
         text = fit(to_plain(markdown_of(post)), LIMIT, f"… {post.link}" if post.link else "…")
         form = {"body": text, "group_id": str(config.group_id)}
-        if info.anchor and info.anchor.remote_id:
+        if info.direct_to:  # a private message to that user (messages.json: direct_to_user_ids)
+            form = {"body": text, "direct_to_user_ids": info.direct_to.identities["viva_engage"]}
+        elif info.anchor and info.anchor.remote_id:
             form["replied_to_id"] = info.anchor.remote_id
         headers = {"Idempotency-Key": info.idempotency_key}
         token = config.token.get_secret_value()

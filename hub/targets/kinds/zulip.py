@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 
 from pydantic import AnyHttpUrl, Field, SecretStr
 
@@ -73,6 +74,8 @@ class ZulipTarget(Target):
             return None
         return f"@**{person.name}|{user}**" if user.isdigit() else f"@**{user}**"
 
+    direct_identity = "zulip"
+
     def build_request(self, post: Post, config: ZulipConfig, info: SendInfo) -> OutboundRequest:
         credentials = f"{config.username}:{config.token.get_secret_value()}".encode()
         headers = {
@@ -81,6 +84,9 @@ class ZulipTarget(Target):
         }
         content = fit(quiet_mentions(markdown_of(post)), CONTENT_BYTES, more_markdown(post.link), byte_len)
         form = {"type": "stream", "to": config.stream, "topic": topic_of(post), "content": content}
+        if info.direct_to:  # a direct message: `to` is a JSON list of user ids (or emails)
+            user = info.direct_to.identities["zulip"]
+            form = {"type": "direct", "to": json.dumps([int(user) if user.isdigit() else user]), "content": content}
         return OutboundRequest("POST", api_url(config.url, "/api/v1/messages"), headers, form=form)
 
     def read_answer(self, answer: Answer, config: ZulipConfig, now: float) -> SendResult:
