@@ -20,6 +20,7 @@ from hub.api import (
     auth,
     catalogue,
     deliveries,
+    delivery_request,
     dry_run,
     events,
     health,
@@ -30,6 +31,7 @@ from hub.api import (
     preview,
     routes,
     sources,
+    stats,
     targets,
 )
 from hub.api.docs import mount_docs
@@ -171,7 +173,9 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
             dry_run,
             events,
             deliveries,
+            delivery_request,
             operations,
+            stats,
             preview,
             mappings,
             people,
