@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, find_row, get_row, iso, now, reject_nulls
 from hub.api.text_guard import TextGuardRoute
@@ -43,14 +43,14 @@ class RouteCreate(BaseModel):
         "connector declares (GET /api/v1/connectors), else 422.",
     )
     mapping: str | dict[str, Any] | None = MappingField
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class RouteUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"events": ["issues.*"]}]})
     events: list[str] | None = Field(None, min_length=1)
     mapping: str | dict[str, Any] | None = MappingField
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class RouteOut(BaseModel):
