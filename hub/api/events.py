@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
+from hub.api.common import AdminKey, IsoDateTime, ReadKey, RuntimeDep, iso, now
 from hub.api.deliveries import DeliveryDetail, DeliveryOut, attempt_out, delivery_out
 from hub.api.error_docs import conflict
 from hub.api.operations import utc
@@ -81,8 +80,8 @@ async def list_events(
         description="`ignored` (no route wanted it), `unrouted`, `pending` (a delivery still to send), "
         "`delivered` (every delivery done), `failed` (a dead letter, nothing left to send).",
     ),
-    since: datetime | None = Query(None, description="Received at or after (ISO 8601; UTC without a zone)."),
-    until: datetime | None = Query(None, description="Received before (ISO 8601; UTC without a zone)."),
+    since: IsoDateTime | None = Query(None, description="Received at or after (ISO 8601; UTC without a zone)."),
+    until: IsoDateTime | None = Query(None, description="Received before (ISO 8601; UTC without a zone)."),
     search: str | None = Query(
         None, alias="q", max_length=200, description="Text in the event's subject, type or id (any case)."
     ),

@@ -55,6 +55,7 @@ class SourceUpdate(BaseModel):
     )
     previous_secret_valid_for: float | None = Field(
         None,
+        strict=True,
         ge=0,
         le=30 * 86400,
         description="Seconds the replaced secret is still accepted (default 86400 when `secret` changes); "

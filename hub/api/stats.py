@@ -9,14 +9,13 @@ unfinished ones. Nothing scans a whole table on SQLite or Postgres.
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from hub.api.common import ReadKey, RuntimeDep, iso
+from hub.api.common import IsoDateTime, ReadKey, RuntimeDep, iso
 from hub.api.operations import _filter
 from hub.api.text_guard import TextGuardRoute
 from hub.db import tables as t
@@ -201,8 +200,8 @@ async def count_dead_letters(
     _: ReadKey,
     source_id: str | None = Query(None, description="Only deliveries of this source's events."),
     target_id: str | None = Query(None, description="Only deliveries to this target."),
-    since: datetime | None = Query(None, description="Created at or after (ISO 8601; UTC without a zone)."),
-    until: datetime | None = Query(None, description="Created before (ISO 8601; UTC without a zone)."),
+    since: IsoDateTime | None = Query(None, description="Created at or after (ISO 8601; UTC without a zone)."),
+    until: IsoDateTime | None = Query(None, description="Created before (ISO 8601; UTC without a zone)."),
     error_contains: str | None = Query(None, description="A substring of the last error, in any case."),
 ) -> CountOut:
     """The same filter as `GET /api/v1/dead-letters` and `POST /api/v1/deliveries/bulk-retry`, counted:
