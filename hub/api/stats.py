@@ -16,10 +16,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from hub.api.common import IsoDateTime, ReadKey, RuntimeDep, iso
-from hub.api.operations import _filter
+from hub.api.operations import utc
 from hub.api.text_guard import TextGuardRoute
 from hub.db import tables as t
-from hub.delivery.bulk import matching
+from hub.delivery.bulk import DeadLetterFilter, matching
 
 router = APIRouter(prefix="/api/v1", tags=["operations"], route_class=TextGuardRoute)
 
@@ -206,7 +206,14 @@ async def count_dead_letters(
 ) -> CountOut:
     """The same filter as `GET /api/v1/dead-letters` and `POST /api/v1/deliveries/bulk-retry`, counted:
     the console names this number before a bulk retry."""
-    cond = matching(_filter(source_id, target_id, since, until, error_contains))
+    f = DeadLetterFilter(
+        source_id=source_id,
+        target_id=target_id,
+        since=utc(since).timestamp() if since else None,
+        until=utc(until).timestamp() if until else None,
+        error_contains=error_contains,
+    )
+    cond = matching(f)
     async with rt.engine.connect() as conn:
         n = await conn.scalar(sa.select(sa.func.count()).select_from(t.deliveries).where(cond))
     return CountOut(count=int(n or 0))
