@@ -11,7 +11,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from hub import __version__
 from hub.api import (
@@ -20,6 +19,7 @@ from hub.api import (
     auth,
     catalogue,
     deliveries,
+    delivery_request,
     dry_run,
     events,
     health,
@@ -30,11 +30,13 @@ from hub.api import (
     preview,
     routes,
     sources,
+    stats,
     targets,
 )
 from hub.api.docs import mount_docs
 from hub.api.error_docs import document_errors
 from hub.api.keys import bootstrap_admin_key, count_keys
+from hub.api.methods import MethodGuard, allowed_methods
 from hub.auth.service import build_auth
 from hub.config import Settings, get_settings
 from hub.db.migrate import upgrade
@@ -56,16 +58,6 @@ Management calls need `Authorization: Bearer <api key>` (or, with single sign-on
 token from the identity provider); `read` keys may only read. Every change is recorded at `/api/v1/audit`.
 Errors answer `{"error": {"code": "…", "message": "…"}}` with a stable code.
 """
-
-
-def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route answers on this path (Starlette's own Allow lists only the first route's)."""
-    allowed = []
-    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
-        scope = {**request.scope, "method": method}
-        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
-            allowed.append(method)
-    return allowed
 
 
 def _error_handlers(app: FastAPI) -> None:
@@ -90,7 +82,7 @@ def _error_handlers(app: FastAPI) -> None:
         body = HubError(exc.status_code, code, str(exc.detail)).body()
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # Starlette lists only the first matching route's methods
-            headers["Allow"] = ", ".join(_allowed_methods(request))
+            headers["Allow"] = ", ".join(allowed_methods(request.app.router.routes, request.scope) or [])
         return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
@@ -161,6 +153,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         title="hub", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     _error_handlers(app)
+    app.add_middleware(MethodGuard)
     routers = [
         m.router
         for m in (
@@ -171,7 +164,9 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
             dry_run,
             events,
             deliveries,
+            delivery_request,
             operations,
+            stats,
             preview,
             mappings,
             people,

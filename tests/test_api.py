@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -236,7 +237,7 @@ async def test_health_ready_metrics_docs(client: httpx.AsyncClient) -> None:
 async def test_http_errors_keep_the_error_body_and_their_headers(client: httpx.AsyncClient) -> None:
     resp = await client.request("TRACE", "/api/v1/sources")
     assert resp.status_code == 405 and resp.json()["error"]["code"] == "method_not_allowed"
-    assert resp.headers["allow"] == "GET, POST"  # RFC 9110: a 405 says what is allowed
+    assert resp.headers["allow"] == "GET, POST, OPTIONS"  # RFC 9110: a 405 says what is allowed
     bad = await client.post("/api/v1/sources", content=b"{not json", headers={"Content-Type": "application/json"})
     assert (bad.status_code, bad.json()["error"]["code"]) == (400, "malformed_body")
 
@@ -273,5 +274,28 @@ def test_bad_configuration_fails_fast_naming_the_setting(tmp_path: Path) -> None
 async def test_admin_page_drives_the_api(client: httpx.AsyncClient) -> None:
     page = await client.get("/admin", headers={"Authorization": ""})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    for path in ("/api/v1/dead-letters", "/api/v1/deliveries/bulk-retry", "/breaker/reset", "/api/v1/events"):
-        assert path in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]  # nothing from another host
+    # the page's ES modules, followed through their imports: all served by hub, none missing
+    seen: dict[str, str] = {}
+    todo = re.findall(r'(?:src|href)="(/admin/assets/[^"]+)"', page.text)
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        asset = await client.get(path, headers={"Authorization": ""})
+        assert asset.status_code == 200, path
+        assert asset.headers["content-type"].startswith(("text/javascript", "text/css")), path
+        seen[path] = asset.text
+        todo += [f"/admin/assets/{name}" for name in re.findall(r'from "\./([a-z0-9-]+\.js)"', asset.text)]
+    assert {"/admin/assets/main.js", "/admin/assets/console.css", "/admin/assets/dead.js"} <= set(seen)
+    code = "".join(seen.values())
+    for path in (
+        "/api/v1/dead-letters",
+        "/api/v1/deliveries/bulk-retry",
+        "/breaker/reset",
+        "/api/v1/events",
+        "/api/v1/stats",
+    ):
+        assert path in code
+    assert (await client.get("/admin/assets/nope.js")).status_code == 404
+    assert (await client.get("/admin/assets/..%2findex.html")).status_code == 404

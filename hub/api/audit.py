@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from hub.api.common import AdminKey, RuntimeDep, iso
+from hub.api.common import AdminKey, IsoDateTime, RuntimeDep, iso
 from hub.api.operations import utc
 from hub.api.text_guard import TextGuardRoute
 from hub.db import tables as t
@@ -55,8 +54,8 @@ async def list_audit(
     resource_id: str | None = Query(None, description="Only this resource."),
     actor: str | None = Query(None, description="An API key id or name, an OIDC subject or e-mail."),
     action: str | None = None,
-    since: datetime | None = Query(None, description="At or after (ISO 8601; UTC without a zone)."),
-    until: datetime | None = Query(None, description="Before (ISO 8601; UTC without a zone)."),
+    since: IsoDateTime | None = Query(None, description="At or after (ISO 8601; UTC without a zone)."),
+    until: IsoDateTime | None = Query(None, description="Before (ISO 8601; UTC without a zone)."),
     before: str | None = Query(None, description="An entry id: list entries older than it (pagination)."),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[AuditEntry]:

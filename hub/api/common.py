@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from hub.auth.oidc import looks_like_jwt
 from hub.auth.principal import Principal
@@ -91,6 +92,17 @@ ReadKey = Annotated[Principal, Depends(require("read"))]
 AdminKey = Annotated[Principal, Depends(require("admin"))]
 
 
+def _iso_only(value: Any) -> Any:
+    """A time is an ISO 8601 text: a bare number (which pydantic would read as UNIX seconds) is refused."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError("a time is ISO 8601, e.g. 2026-11-01T00:00:00Z, not a number")
+    return value
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+
+
 def now() -> float:
     return time.time()
 
@@ -110,8 +122,9 @@ async def get_row(rt: Runtime, table: sa.Table, ident: str, what: str) -> Any:
 
 
 MAX_RETRY_STEP = 7 * 86400.0
-RetryStep = Annotated[float, Field(ge=0, le=MAX_RETRY_STEP, allow_inf_nan=False)]
-RatePerSecond = Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)]
+# strict: a JSON true is not 1 second
+RetryStep = Annotated[float, Field(ge=0, le=MAX_RETRY_STEP, allow_inf_nan=False, strict=True)]
+RatePerSecond = Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False, strict=True)]
 
 
 def reject_nulls(given: dict[str, Any], *fields: str) -> None:

@@ -34,7 +34,7 @@ class DryRunIn(BaseModel):
     mapping: str | dict[str, Any] | None = Field(
         description="The candidate: a mapping name, an inline mapping (admin keys only), or null for the default."
     )
-    limit: int = Field(50, ge=1, le=200, description="How many of the route's last stored events.")
+    limit: int = Field(50, ge=1, le=200, strict=True, description="How many of the route's last stored events.")
 
 
 class Rendering(BaseModel):

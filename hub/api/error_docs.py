@@ -14,6 +14,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from hub.api.openapi_docs import enrich
+
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
     "type": "object",
@@ -23,7 +25,7 @@ ERROR_SCHEMA: dict[str, Any] = {
             "type": "object",
             "required": ["code", "message"],
             "properties": {
-                "code": {"type": "string", "description": "Stable machine-readable code", "example": "not_found"},
+                "code": {"type": "string", "description": "Stable machine-readable code, e.g. `source_not_found`."},
                 "message": {"type": "string"},
                 "details": {"type": "object"},
             },
@@ -94,7 +96,9 @@ def document_errors(app: FastAPI, routers: Iterable[APIRouter]) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            add_error_responses(original(), admin)
+            schema = original()
+            add_error_responses(schema, admin)
+            enrich(schema)
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -8,9 +8,11 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from hub.api.common import AdminKey, ReadKey, RuntimeDep, iso, now
+from hub.api.common import AdminKey, IsoDateTime, ReadKey, RuntimeDep, iso, now
 from hub.api.deliveries import DeliveryDetail, DeliveryOut, attempt_out, delivery_out
 from hub.api.error_docs import conflict
+from hub.api.operations import utc
+from hub.api.stats import ID_MARGIN, id_floor
 from hub.api.text_guard import TextGuardRoute
 from hub.audit import record
 from hub.connectors.parse import ParseError
@@ -72,12 +74,22 @@ def _effective_status(stored: str, statuses: set[str]) -> str:
 async def list_events(
     rt: RuntimeDep,
     _: ReadKey,
-    source_id: str | None = None,
-    type: str | None = None,
-    status: EventStatus | None = None,
+    source_id: str | None = Query(None, description="Only this source's events."),
+    type: str | None = Query(None, description="Only events of this exact type, e.g. `issues.opened`."),
+    status: EventStatus | None = Query(
+        None,
+        description="`ignored` (no route wanted it), `unrouted`, `pending` (a delivery still to send), "
+        "`delivered` (every delivery done), `failed` (a dead letter, nothing left to send).",
+    ),
+    since: IsoDateTime | None = Query(None, description="Received at or after (ISO 8601; UTC without a zone)."),
+    until: IsoDateTime | None = Query(None, description="Received before (ISO 8601; UTC without a zone)."),
+    search: str | None = Query(
+        None, alias="q", max_length=200, description="Text in the event's subject, type or id (any case)."
+    ),
     before: str | None = Query(None, description="An event id: list events older than it (pagination)"),
-    limit: int = Query(50, ge=1, le=500),
+    limit: int = Query(50, ge=1, le=500, description="At most this many events."),
 ) -> list[EventOut]:
+    """Newest first; page with `before` set to the last id of a page."""
     e = t.events
     stmt = (
         sa.select(
@@ -94,6 +106,16 @@ async def list_events(
         stmt = stmt.where(_status_filter(status))
     if before:
         stmt = stmt.where(e.c.id < before)
+    if since:  # ids are time-ordered: the primary key bounds the scan
+        ts = utc(since).timestamp()
+        stmt = stmt.where(e.c.received_at >= ts, e.c.id >= id_floor("evt", ts - ID_MARGIN))
+    if until:
+        stmt = stmt.where(e.c.received_at < utc(until).timestamp())
+    if search:
+        pattern = sa.func.lower(sa.literal("%" + search.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"))
+        stmt = stmt.where(
+            sa.or_(*(sa.func.lower(c).like(pattern, escape="/") for c in (e.c.subject, e.c.type, e.c.id)))
+        )
     async with rt.engine.connect() as conn:
         rows = (await conn.execute(stmt)).mappings().all()
         ids = [r["id"] for r in rows]

@@ -10,12 +10,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.api.common import AdminKey, RuntimeDep, iso, now
+from hub.api.error_docs import conflict
 from hub.api.text_guard import TextGuardRoute
 from hub.audit import record
 from hub.auth.principal import SYSTEM, Principal
 from hub.crypto import hash_api_key, new_api_key
 from hub.db import tables as t
-from hub.errors import not_found
+from hub.errors import HubError, not_found
 from hub.ids import new_id
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"], route_class=TextGuardRoute)
@@ -76,8 +77,10 @@ async def list_keys(rt: RuntimeDep, _: AdminKey) -> list[KeyOut]:
         return [KeyOut(id=r["id"], name=r["name"], scope=r["scope"], created_at=iso(r["created_at"])) for r in rows]
 
 
-@router.delete("/{key_id}", status_code=204, summary="Revoke an API key")
+@router.delete("/{key_id}", status_code=204, summary="Revoke an API key", responses=conflict("key_in_use"))
 async def delete_key(key_id: str, rt: RuntimeDep, who: AdminKey) -> None:
+    if who.kind == "api_key" and who.id == key_id:  # no lock-out by a slip: another admin key revokes it
+        raise HubError(409, "key_in_use", "a key cannot revoke itself: revoke it with another admin key")
     async with rt.engine.begin() as conn:
         res = await conn.execute(sa.delete(t.api_keys).where(t.api_keys.c.id == key_id))
         if res.rowcount == 0:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.common import AdminKey, ReadKey, RuntimeDep, get_row, iso, now
+from hub.api.common import AdminKey, IsoDateTime, ReadKey, RuntimeDep, get_row, iso, now
 from hub.api.deliveries import DeliveryOut, delivery_out
 from hub.api.text_guard import TextGuardRoute
 from hub.audit import record
@@ -30,8 +30,8 @@ class BulkRetryIn(BaseModel):
     )
     source_id: str | None = None
     target_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: IsoDateTime | None = None
+    until: IsoDateTime | None = None
     error_contains: str | None = None
 
 
@@ -97,8 +97,8 @@ async def dead_letters(
     _: ReadKey,
     source_id: str | None = None,
     target_id: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDateTime | None = Query(None, description="Created at or after (ISO 8601; UTC without a zone)."),
+    until: IsoDateTime | None = Query(None, description="Created before (ISO 8601; UTC without a zone)."),
     error_contains: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[DeliveryOut]:

@@ -155,7 +155,9 @@ async def export_people(rt: RuntimeDep, _: ReadKey) -> PlainTextResponse:
 async def import_people(
     rt: RuntimeDep,
     who: AdminKey,
-    csv_text: Annotated[str, Body(media_type="text/csv", description="CSV with a header row (see export).")],
+    csv_text: Annotated[
+        str, Body(media_type="text/csv", min_length=1, description="CSV with a header row (see export).")
+    ],
 ) -> ImportReport:
     """Rows that cannot be imported are listed with their line and reason; the others are written in one
     transaction."""

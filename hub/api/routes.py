@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, find_row, get_row, iso, now, reject_nulls
 from hub.api.text_guard import TextGuardRoute
@@ -33,6 +33,8 @@ CoalesceField = Field(
     None,
     ge=1,
     le=86400,
+    strict=True,
+    allow_inf_nan=False,
     description="Seconds: events about one business object within this window from the first become one post "
     "carrying the last state and how many changes it folds. Null: every event posts.",
 )
@@ -59,11 +61,11 @@ class RouteCreate(BaseModel):
         "connector declares (GET /api/v1/connectors), else 422.",
     )
     mapping: str | dict[str, Any] | None = MappingField
-    enabled: bool = True
+    enabled: StrictBool = True
     coalesce_seconds: float | None = CoalesceField
     quiet_hours: QuietHours | None = QuietField
     digest: Digest | None = DigestField
-    notify_direct: bool = Field(False, description=DIRECT)
+    notify_direct: StrictBool = Field(False, description=DIRECT)
 
 
 class RouteUpdate(BaseModel):
@@ -72,11 +74,11 @@ class RouteUpdate(BaseModel):
     )
     events: list[str] | None = Field(None, min_length=1)
     mapping: str | dict[str, Any] | None = MappingField
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     coalesce_seconds: float | None = CoalesceField
     quiet_hours: QuietHours | None = QuietField
     digest: Digest | None = DigestField
-    notify_direct: bool | None = Field(None, description=DIRECT)
+    notify_direct: StrictBool | None = Field(None, description=DIRECT)
 
 
 class RouteOut(BaseModel):

@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from hub.api.common import AdminKey, ReadKey, RuntimeDep, get_row, iso, now
 from hub.api.text_guard import TextGuardRoute
@@ -34,7 +34,7 @@ class SourceCreate(BaseModel):
         default_factory=dict,
         description="Connector-specific settings; those the connector declares secret are write-only.",
     )
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 DEFAULT_OVERLAP = 86400.0
@@ -55,13 +55,14 @@ class SourceUpdate(BaseModel):
     )
     previous_secret_valid_for: float | None = Field(
         None,
+        strict=True,
         ge=0,
         le=30 * 86400,
         description="Seconds the replaced secret is still accepted (default 86400 when `secret` changes); "
         "0 ends an overlap now.",
     )
     settings: dict[str, Any] | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class SourceOut(BaseModel):

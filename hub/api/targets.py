@@ -9,7 +9,7 @@ import httpx
 import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import AnyUrl, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AnyUrl, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from hub.api.common import AdminKey, RatePerSecond, ReadKey, RetryStep, RuntimeDep, get_row, iso, now, reject_nulls
 from hub.api.text_guard import TextGuardRoute
@@ -39,7 +39,7 @@ class TargetCreateBase(BaseModel):
         max_length=50,
     )
     rate_limit_per_second: RatePerSecond | None = None
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 def _create_model(target: Target) -> type[TargetCreateBase]:
@@ -102,7 +102,7 @@ class TargetUpdate(BaseModel):
     url: str | None = None
     retry_schedule: list[RetryStep] | None = Field(None, max_length=50)
     rate_limit_per_second: RatePerSecond | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class TargetOut(BaseModel):

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 Algorithm = Literal["sha1", "sha256", "sha512"]
 Encoding = Literal["hex", "base64"]
@@ -33,7 +33,7 @@ class SignatureSpec(_Strict):
     prefix: str = Field("", description="Text before the digest in the header, e.g. 'sha256=' or 'v1,'.")
     signed: str = Field("{body}", description="What is signed: {body}, {header:Name}, {method}, {url}.")
     key_encoding: Literal["utf8", "base64", "whsec"] = "utf8"
-    multiple: bool = Field(False, description="The header carries several signatures; one must match.")
+    multiple: StrictBool = Field(False, description="The header carries several signatures; one must match.")
     separator: str = " "
     timestamp_header: str | None = None
     timestamp_field: str | None = Field(
@@ -95,7 +95,7 @@ class EventTypeSpec(_Strict):
     field: str | None = None
     action_field: str | None = None
     default: str = "event"
-    required: bool = Field(
+    required: StrictBool = Field(
         False,
         description="A request without the event type (header, templates or field) is refused: 400 missing_event_type.",
     )
@@ -113,7 +113,7 @@ class DedupSpec(_Strict):
         description="Templates like '{meta.entity}:{meta.id}' tried after the header and field: the first whose "
         "fields all exist gives the id.",
     )
-    content_hash: bool = Field(False, description="Use a hash of the body when no header or field gives an id.")
+    content_hash: StrictBool = Field(False, description="Use a hash of the body when no header or field gives an id.")
     window_seconds: float | None = Field(None, gt=0, le=86400)
 
     def headers(self) -> list[str]:
@@ -195,7 +195,7 @@ class ConnectorSpec(_Strict):
     secret_settings: list[str] = Field(
         default_factory=list, description="Settings that are secrets: encrypted at rest, never returned."
     )
-    secret_required: bool = True
+    secret_required: StrictBool = True
     hooks: str | None = Field(
         None,
         pattern=r"^[a-z0-9_]+$",
