@@ -35,7 +35,12 @@ class Session:
 
 
 def storage_settings(source: SourceInfo) -> StorageSettings:
-    return parse_settings({**source.settings, **source.secret_settings})
+    """The source's storage settings; Dropbox's client secret is the app secret, i.e. the source's secret."""
+    cfg = parse_settings({**source.settings, **source.secret_settings})
+    provider = provider_for(source.connector)
+    if provider is not None and provider.secret_is_client_secret and not cfg.oauth_client_secret and source.secret:
+        cfg = cfg.model_copy(update={"oauth_client_secret": source.secret})
+    return cfg
 
 
 async def open_session(rt: Runtime, source: SourceInfo) -> Session:

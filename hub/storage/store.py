@@ -37,7 +37,7 @@ def fetched_event(connector: str, account: str, change: Change, via: dict[str, A
     identity = f"fetch:{connector}:{account}:{change.item.id}@{change.version}"
     return FetchedEvent(
         change.event_type,
-        storable(f"{connector}:{change.item.id}", 300),
+        storable(change.item.id, 300),
         dedup_key(identity),
         change_payload(change, account, via),
     )

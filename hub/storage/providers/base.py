@@ -63,6 +63,7 @@ class Provider:
     default_scope: ClassVar[str]
     authorize_extra: ClassVar[dict[str, str]] = {}
     max_subscription_hours: ClassVar[float | None] = None  # None: hub cannot subscribe (Dropbox: App Console)
+    secret_is_client_secret: ClassVar[bool] = False  # the webhook secret is the OAuth app's (Dropbox's app secret)
     refresh_with_scope: ClassVar[bool] = False  # the refresh request repeats the scope (Microsoft asks for it)
 
     def api_base(self, cfg: StorageSettings) -> str:

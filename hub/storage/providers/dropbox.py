@@ -124,6 +124,7 @@ class Dropbox(Provider):
     authorize_endpoint: ClassVar[str] = "https://www.dropbox.com/oauth2/authorize"
     default_scope: ClassVar[str] = "files.metadata.read account_info.read sharing.read"
     authorize_extra: ClassVar[dict[str, str]] = {"token_access_type": "offline"}
+    secret_is_client_secret: ClassVar[bool] = True
 
     def feeds(self, event_type: str, payload: Any) -> list[str] | None:
         if event_type != "list_folder":
