@@ -218,6 +218,16 @@ def grant_for(provider: Provider, cfg: StorageSettings, creds: Credentials) -> G
     kind: Literal["client_credentials", "refresh_token"] = (
         "client_credentials" if creds.grant == "client_credentials" else "refresh_token"
     )
+    return make_grant(provider, cfg, kind, store_key=creds.store_key)
+
+
+def make_grant(
+    provider: Provider,
+    cfg: StorageSettings,
+    kind: Literal["client_credentials", "refresh_token"],
+    store_key: str | None = None,
+    refresh_token: str | None = None,
+) -> Grant:
     scope = provider.scope(cfg) if kind == "client_credentials" or provider.refresh_with_scope else None
     return Grant(
         kind,
@@ -225,7 +235,8 @@ def grant_for(provider: Provider, cfg: StorageSettings, creds: Credentials) -> G
         cfg.oauth_client_id,
         cfg.oauth_client_secret or None,
         scope=scope,
-        store_key=creds.store_key,
+        refresh_token=refresh_token,
+        store_key=store_key,
         auth_method=_method(cfg),
     )
 
