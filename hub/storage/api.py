@@ -21,9 +21,11 @@ from hub.db import tables as t
 from hub.errors import HubError, invalid
 from hub.runtime import Runtime
 from hub.storage.credentials import (
+    Credentials,
     authorization_url,
     delete_credentials,
     exchange_code,
+    load_credentials,
     make_grant,
     new_state,
     open_state,
@@ -75,10 +77,11 @@ async def _kick(rt: Runtime, source_id: str) -> None:
         await rt.background(SUBSCRIPTION_JOB, source_id)
 
 
-async def _connected(rt: Runtime, source_id: str) -> None:
-    """New credentials: the feed starts from now (its first fetch takes the latest cursor), the subscription
-    is made at once."""
-    await reset_feeds(rt.engine, source_id)
+async def _connected(rt: Runtime, source_id: str, previous: Credentials | None, account: str | None) -> None:
+    """New credentials: a fetch at once — from the stored cursor when they are for the same account (changes
+    made while the old ones were refused are caught up), else from now; the subscription is made at once."""
+    if previous is not None and previous.account and account and previous.account != account:
+        await reset_feeds(rt.engine, source_id)
     await ensure_feed(rt.engine, source_id, "")
     await request_check(rt.engine, source_id)
     await _kick(rt, source_id)
@@ -150,11 +153,12 @@ async def oauth_callback(
         exchanged = await exchange_code(rt.http, rt.egress, provider, cfg, code, consent, time.time())
     except TokenError as exc:
         raise HubError(502 if exc.outcome == "retry" else 400, "code_exchange_failed", str(exc)[:300]) from None
+    previous = await load_credentials(rt.engine, source.id)
     await store_credentials(rt.engine, rt.box, source.id, "authorization_code", exchanged.token, exchanged.account)
     who = Principal(consent.actor_kind, consent.actor_id, consent.actor_name, "admin")  # type: ignore[arg-type]
     await record(rt.engine, who, "source", source.id, "connect", ["credentials"])
     log.info("storage source connected", extra={"source_id": source.id})
-    await _connected(rt, source.id)
+    await _connected(rt, source.id, previous, exchanged.account)
     return Connected(source_id=source.id, connected=True, account=exchanged.account)
 
 
@@ -196,9 +200,10 @@ async def put_credentials(
     except TokenError as exc:
         status = 502 if exc.outcome == "retry" else 422
         raise HubError(status, "credentials_refused", str(exc)[:300]) from None
+    previous = await load_credentials(rt.engine, source.id)
     creds = await store_credentials(rt.engine, rt.box, source.id, body.grant, token)
     await record(rt.engine, who, "source", source.id, "set_credentials", ["credentials"], {"grant": creds.grant})
-    await _connected(rt, source.id)
+    await _connected(rt, source.id, previous, None)
     return await _state(rt, source.id, _base(request))
 
 
