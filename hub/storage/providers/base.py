@@ -7,7 +7,7 @@ Each provider module builds the documented requests, sends them through the inje
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -29,10 +29,12 @@ class SubscriptionGone(Exception):
 
 @dataclass(frozen=True)
 class FeedContext:
-    """Who the credentials are for (the connected account), for changes that do not say who made them."""
+    """One run of a feed: who the credentials are for (the connected account, for changes that do not say who
+    made them), and the folder paths looked up so far (each folder once per run)."""
 
     account: str = ""
     account_name: str = ""
+    folders: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

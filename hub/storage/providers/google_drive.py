@@ -153,10 +153,13 @@ class GoogleDrive(Provider):
             params["includeItemsFromAllDrives"] = "true"
         answer = await api.call("GET", f"{self.api_base(cfg)}/changes", self.feed_api, params=params)
         data = answer.object()
-        paths = await self._paths(api, cfg, data)
+        paths = await self._paths(api, cfg, data, ctx.folders)
         return parse_changes(data, paths)
 
-    async def _paths(self, api: ProviderClient, cfg: StorageSettings, data: dict[str, Any]) -> dict[str, str]:
+    async def _paths(
+        self, api: ProviderClient, cfg: StorageSettings, data: dict[str, Any], paths: dict[str, str]
+    ) -> dict[str, str]:
+        """Paths of the folders the answer's files are in (``paths``: those known this run, filled in)."""
         known: dict[str, tuple[str, str | None]] = {}  # folder id → (name, its parent) as looked up
         for change in entries(data.get("changes"), "changes.list"):
             file = obj(change.get("file"))
@@ -164,7 +167,6 @@ class GoogleDrive(Provider):
                 parents = file.get("parents")
                 parent = parents[0] if isinstance(parents, list) and parents and isinstance(parents[0], str) else None
                 known[file["id"]] = (text(file.get("name"), 300), parent)
-        paths: dict[str, str] = {}
         lookups = 0
 
         async def path_of(folder_id: str, depth: int = 0) -> str:

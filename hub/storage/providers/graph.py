@@ -167,13 +167,15 @@ class Graph(Provider):
                 raise CursorReset(exc.message) from None
             raise
         data = answer.object()
-        paths = await self._folder_paths(api, cfg, data)
+        paths = await self._folder_paths(api, cfg, data, ctx.folders)
         return parse_delta(data, paths)
 
-    async def _folder_paths(self, api: ProviderClient, cfg: StorageSettings, data: dict[str, Any]) -> dict[str, str]:
-        """Paths of the folders the answer's items are in: from the answer's own folders, else looked up."""
+    async def _folder_paths(
+        self, api: ProviderClient, cfg: StorageSettings, data: dict[str, Any], paths: dict[str, str]
+    ) -> dict[str, str]:
+        """Paths of the folders the answer's items are in (``paths``: those known, filled in): from the answer's
+        own folders, else looked up."""
         listed = folders_in(data)
-        paths: dict[str, str] = {}
         lookups = 0
 
         async def path_of(folder_id: str, depth: int = 0) -> str:
