@@ -469,6 +469,7 @@ class DriveApi(Api):
             "resourceId": "res-" + secrets.token_hex(4),
             "resourceUri": "https://www.googleapis.com/drive/v3/changes?alt=json&pageToken=1",
             "token": body.get("token"),
+            "address": body["address"],
             "expiration": str(int(body["expiration"])),
         }
         self.channels[body["id"]] = channel
