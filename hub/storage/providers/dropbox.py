@@ -8,9 +8,9 @@ https://developers.dropbox.com/oauth-guide (``token_access_type=offline`` gives 
 
 - The first fetch takes ``get_latest_cursor`` (recursive, deleted entries included): what existed before
   is never posted.
-- Entries are ``file`` (``rev``, ``size``, ``sharing_info.modified_by`` in shared folders), ``folder`` and
-  ``deleted`` (only a name and a path: Dropbox does not say whether it was a file or a folder; hub calls
-  it a file). Dropbox does not say whether a file was added or edited: its action is ``changed``
+- Entries are ``file`` (``rev``, ``size``, ``sharing_info.modified_by`` in shared folders — elsewhere the
+  connected account made the change), ``folder`` and ``deleted`` (only a name and a path: Dropbox says neither
+  who deleted it nor whether it was a file or a folder; hub calls it a file). Dropbox does not say whether a file was added or edited: its action is ``changed``
   ("saved"). A ``deleted`` entry and a file of the same name elsewhere in one answer are a ``moved`` file
   (hub's reading of the feed, not Dropbox's word).
 - ``409`` with ``reset/…``: the cursor was invalidated; hub starts again from the latest.
@@ -66,7 +66,7 @@ def parse_list_folder(data: dict[str, Any], cursor_in: str, ctx: FeedContext, na
         folder = parent_of(path)
         if tag == "deleted":
             item = Item("file", text(e.get("path_lower")) or path, name, path, folder, _link(folder, False))
-            changes.append(Change("deleted", item, Actor(ctx.account_name, "", ctx.account), f"deleted@{at}"))
+            changes.append(Change("deleted", item, Actor(), f"deleted@{at}"))  # a deletion does not say who
         elif tag in ("file", "folder"):
             is_file = tag == "file"
             size = e.get("size")
