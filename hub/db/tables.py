@@ -315,6 +315,7 @@ storage_subscriptions = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=True),
     sa.Column("renewed_at", sa.Float, nullable=True),
     sa.Column("reauthorize", sa.Boolean, nullable=False),  # Graph asked for it (lifecycle event)
+    sa.Column("secret_hash", sa.String(64), nullable=True),  # of the clientState / channel token it was made with
     sa.Column("next_check_at", sa.Float, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("last_error", sa.Text, nullable=True),

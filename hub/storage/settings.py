@@ -130,5 +130,10 @@ def check_settings(connector: str, settings: Mapping[str, Any]) -> None:
         raise invalid(
             "client credentials are for microsoft-graph (application permissions)", field="settings.oauth_grant"
         )
+    if cfg.oauth_grant == "client_credentials" and cfg.drive.lower().startswith("/me/"):
+        raise invalid(
+            "application permissions have no /me: set settings.drive to /drives/{drive-id} or /sites/{site-id}/drive",
+            field="settings.drive",
+        )
     if cfg.fetch_changes and not cfg.oauth_client_id:
         raise invalid("fetch_changes needs settings.oauth_client_id (the OAuth app)", field="settings.oauth_client_id")

@@ -15,6 +15,7 @@ with a backoff that stays well inside the time left.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -55,6 +56,12 @@ class Row:
     reauthorize: bool
     attempts: int
     lease_id: str
+    secret_hash: str | None = None
+
+
+def secret_hash(secret: str | None) -> str:
+    """What a subscription row keeps of the secret it was made with: a rotated secret makes a new one."""
+    return hashlib.sha256((secret or "").encode()).hexdigest()
 
 
 def lifetime(provider: Provider, hours: float) -> float:
@@ -92,15 +99,20 @@ async def maintain_subscriptions(rt: Runtime, source_id: str | None = None) -> i
     creds = await credentials_of(rt.engine, ids)
     async with rt.engine.begin() as conn:
         existing = {
-            r.source_id: r.status
-            for r in await conn.execute(sa.select(_s.c.source_id, _s.c.status).where(_s.c.source_id.in_(ids)))
+            r.source_id: (r.status, r.secret_hash)
+            for r in await conn.execute(
+                sa.select(_s.c.source_id, _s.c.status, _s.c.secret_hash).where(_s.c.source_id.in_(ids))
+            )
         }
         for sid in ids:
             source = await rt.cache.source(sid)
             wants = _wants(rt, source, sid in creds)
-            if wants and existing.get(sid) in (None, "deleted"):
+            status, made_with = existing.get(sid, (None, None))
+            if wants and status in (None, "deleted"):
                 await _want(conn, rt.engine.dialect.name, sid, now)
-            elif not wants and existing.get(sid) not in (None, "deleted"):
+            elif (not wants and status not in (None, "deleted")) or (
+                wants and status == "active" and source is not None and made_with != secret_hash(source.secret)
+            ):  # to delete, or made with a secret since rotated: act now
                 await conn.execute(sa.update(_s).where(_s.c.source_id == sid).values(next_check_at=now))
     acted = 0
     due = sa.select(_s.c.source_id).where(
@@ -160,6 +172,7 @@ async def _claim(engine: AsyncEngine, source_id: str, now: float) -> Row | None:
                     _s.c.expires_at,
                     _s.c.reauthorize,
                     _s.c.attempts,
+                    _s.c.secret_hash,
                 )
             )
         ).first()
@@ -175,6 +188,7 @@ async def _claim(engine: AsyncEngine, source_id: str, now: float) -> Row | None:
         bool(row.reauthorize),
         int(row.attempts),
         lease_id,
+        row.secret_hash,
     )
 
 
@@ -203,7 +217,11 @@ async def _act(rt: Runtime, row: Row, has_credentials: bool) -> None:
     try:
         session = await open_session(rt, source)
         target = _target(rt, session)
-        fresh = await _renew_or_create(session, target, _current(row), now)  # due: half its time is gone
+        current = _current(row)
+        if current is not None and row.secret_hash != secret_hash(source.secret):
+            fresh = await _replace(session, target, current, now)  # the secret was rotated since it was made
+        else:
+            fresh = await _renew_or_create(session, target, current, now)  # due: half its time is gone
     except (ProviderError, NotReady) as exc:
         await _failed(rt, row, str(exc), now)
         return
@@ -221,6 +239,7 @@ async def _act(rt: Runtime, row: Row, has_credentials: bool) -> None:
         last_error=None,
         last_error_at=None,
         next_check_at=renew_at(now, fresh.expires_at),
+        secret_hash=secret_hash(source.secret),
     )
     rt.metrics.storage_subscription_failing.labels(row.source_id).set(0)
     rt.metrics.storage_subscription_expiry.labels(row.source_id).set(fresh.expires_at - now)
@@ -255,6 +274,18 @@ async def _renew_or_create(
     except SubscriptionGone:
         log.warning("the subscription is gone; creating it again", extra={"source_id": session.source.id})
         return await provider.subscribe(api, cfg, target, now)
+
+
+async def _replace(session: Session, target: SubscriptionTarget, old: Subscription, now: float) -> Subscription:
+    """A new subscription with the current secret, then the old one deleted (its failure only logged)."""
+    fresh = await session.provider.subscribe(session.api, session.cfg, target, now)
+    try:
+        await session.provider.unsubscribe(session.api, session.cfg, old)
+    except ProviderError as exc:
+        log.warning(
+            "could not delete the replaced subscription", extra={"source_id": session.source.id, "cause": str(exc)}
+        )
+    return fresh
 
 
 async def _failed(rt: Runtime, row: Row, error: str, now: float) -> None:

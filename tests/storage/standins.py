@@ -525,6 +525,8 @@ class StandIns:
             Route("/dropbox/2/{name:path}", d.rpc, methods=["POST"]),
             Route("/graph/v1.0/me/drive/root/delta", g.delta),
             Route("/graph/v1.0/me/drive/items/{item_id}", g.item),
+            Route("/graph/v1.0/drives/{drive_id}/root/delta", g.delta),
+            Route("/graph/v1.0/drives/{drive_id}/items/{item_id}", g.item),
             Route("/graph/v1.0/subscriptions", g.subscriptions_api, methods=["POST"]),
             Route("/graph/v1.0/subscriptions/{sub_id}", g.subscriptions_api, methods=["GET", "PATCH", "DELETE"]),
             Route("/drive/drive/v3/changes/startPageToken", v.start_token),

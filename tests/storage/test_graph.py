@@ -205,7 +205,19 @@ async def test_client_credentials_need_no_consent(
     client: httpx.AsyncClient, runtime: Runtime, standins: StandIns
 ) -> None:
     graph = standins.graph
-    src = await storage_source(client, standins, "microsoft-graph", oauth_grant="client_credentials")
+    me = await client.post(
+        "/api/v1/sources",
+        json={
+            "connector": "microsoft-graph",
+            "name": "app",
+            "secret": "s",
+            "settings": {**standins.settings("microsoft-graph"), "oauth_grant": "client_credentials"},
+        },
+    )
+    assert me.status_code == 422 and "/me" in me.json()["error"]["message"]  # no /me without a user
+    src = await storage_source(
+        client, standins, "microsoft-graph", oauth_grant="client_credentials", drive="/drives/b!drive"
+    )
     start = await client.get(f"/api/v1/sources/{src['id']}/oauth/start")
     assert start.status_code == 409
     resp = await client.put(f"/api/v1/sources/{src['id']}/credentials", json={"grant": "client_credentials"})
@@ -215,6 +227,8 @@ async def test_client_credentials_need_no_consent(
     assert (asked["grant_type"], asked["scope"]) == ("client_credentials", "https://graph.microsoft.com/.default")
     await settled(client, src["id"])
     await _subscription(client, src["id"])
+    [remote] = graph.subscriptions.values()
+    assert remote["resource"] == "/drives/b!drive/root"
 
 
 async def test_turning_the_subscription_off_deletes_it(
@@ -229,3 +243,21 @@ async def test_turning_the_subscription_off_deletes_it(
     assert graph.subscriptions == {}
     assert (await storage_state(client, sid))["subscription"]["status"] == "deleted"
     assert (await client.delete(f"/api/v1/sources/{sid}")).status_code == 204
+
+
+async def test_a_rotated_secret_makes_a_new_subscription_and_deleting_the_source_deletes_it(
+    client: httpx.AsyncClient, runtime: Runtime, standins: StandIns
+) -> None:
+    graph = standins.graph
+    sid = await _source(client, standins)
+    first = await _subscription(client, sid)
+    rotated = await client.patch(f"/api/v1/sources/{sid}", json={"secret": "a-new-client-state-0123456789"})
+    assert rotated.status_code == 200
+    await maintain_subscriptions(runtime, sid)
+    [remote] = graph.subscriptions.values()  # the old one deleted
+    assert remote["id"] != first["id"] and remote["clientState"] == "a-new-client-state-0123456789"
+    assert (await client.delete(f"/api/v1/sources/{sid}")).status_code == 204
+    assert graph.subscriptions == {}
+    s = t.storage_subscriptions
+    async with runtime.engine.connect() as conn:
+        assert (await conn.execute(sa.select(s).where(s.c.source_id == sid))).first() is None

@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.Float(), nullable=True),
         sa.Column("renewed_at", sa.Float(), nullable=True),
         sa.Column("reauthorize", sa.Boolean(), nullable=False),
+        sa.Column("secret_hash", sa.String(64), nullable=True),
         sa.Column("next_check_at", sa.Float(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),

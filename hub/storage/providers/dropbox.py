@@ -9,10 +9,10 @@ https://developers.dropbox.com/oauth-guide (``token_access_type=offline`` gives 
 - The first fetch takes ``get_latest_cursor`` (recursive, deleted entries included): what existed before
   is never posted.
 - Entries are ``file`` (``rev``, ``size``, ``sharing_info.modified_by`` in shared folders — elsewhere the
-  connected account made the change), ``folder`` and ``deleted`` (only a name and a path: Dropbox says neither
-  who deleted it nor whether it was a file or a folder; hub calls it a file). Dropbox does not say whether a file was added or edited: its action is ``changed``
-  ("saved"). A ``deleted`` entry and a file of the same name elsewhere in one answer are a ``moved`` file
-  (hub's reading of the feed, not Dropbox's word).
+  connected account made the change), ``folder`` and ``deleted`` (only a name and a path: Dropbox says
+  neither who deleted it nor whether it was a file or a folder; hub calls it a file). Dropbox does not say
+  whether a file was added or edited: its action is ``changed`` ("saved"). A ``deleted`` entry and a file
+  of the same name elsewhere in one answer are a ``moved`` file (hub's reading, not Dropbox's word).
 - ``409`` with ``reset/…``: the cursor was invalidated; hub starts again from the latest.
 """
 
