@@ -50,9 +50,12 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-async def _storage_source(rt: Runtime, source_id: str) -> tuple[SourceInfo, Provider, StorageSettings]:
+async def _storage_source(
+    rt: Runtime, source_id: str, fresh: bool = True
+) -> tuple[SourceInfo, Provider, StorageSettings]:
     await get_row(rt, t.sources, source_id, "source")
-    rt.cache.invalidate()  # a change made a moment ago (its settings) must count
+    if fresh:
+        rt.cache.invalidate()  # a change made a moment ago (its settings, in another process) must count
     source = await rt.cache.source(source_id)
     if source is None:
         raise HubError(404, "source_not_found", f"no source with id {source_id!r}")
@@ -93,7 +96,7 @@ async def _connected(rt: Runtime, source_id: str, previous: Credentials | None, 
     summary="A storage source's fetches, credentials (never shown) and provider subscription",
 )
 async def get_storage(source_id: str, request: Request, rt: RuntimeDep, _: ReadKey) -> StorageState:
-    await _storage_source(rt, source_id)
+    await _storage_source(rt, source_id, fresh=False)
     return await _state(rt, source_id, _base(request))
 
 

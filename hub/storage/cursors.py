@@ -260,3 +260,18 @@ async def request_resyncs(engine: AsyncEngine, source_ids: list[str], older_than
             .values(requested=_c.c.done + 1, updated_at=now)
         )
     return int(res.rowcount)
+
+
+async def release_leases(engine: AsyncEngine) -> int:
+    """At the start of the only worker (the embedded default on SQLite): the fetches a stop interrupted are
+    due again now, not when their lease runs out. (With a shared Postgres, leases decide.)"""
+    async with engine.begin() as conn:
+        res = await conn.execute(
+            sa.update(_c).where(_c.c.lease_id.is_not(None)).values(lease_id=None, lease_until=None)
+        )
+        await conn.execute(
+            sa.update(t.storage_subscriptions)
+            .where(t.storage_subscriptions.c.lease_id.is_not(None))
+            .values(lease_id=None, lease_until=None)
+        )
+    return int(res.rowcount)

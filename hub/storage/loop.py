@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from hub.db import tables as t
 from hub.runtime import Runtime
-from hub.storage.cursors import request_resyncs
+from hub.storage.cursors import release_leases, request_resyncs
 from hub.storage.fetch import JOB as FETCH_JOB
 from hub.storage.fetch import fetch_job, run_fetches
 from hub.storage.providers import PROVIDERS
@@ -60,6 +60,12 @@ async def storage_pass(rt: Runtime) -> None:
 
 async def run_storage(rt: Runtime) -> None:
     """Run :func:`storage_pass` every HUB_STORAGE_INTERVAL seconds until cancelled."""
+    if rt.settings.is_sqlite:  # this worker is the only one: what a stop interrupted goes on now
+        try:
+            if released := await release_leases(rt.engine):
+                log.warning("resuming fetches interrupted by a stop", extra={"count": released})
+        except Exception:
+            log.exception("could not release the storage leases; they run out by themselves")
     while True:
         try:
             await storage_pass(rt)
