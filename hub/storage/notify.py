@@ -8,6 +8,7 @@ acknowledgement: an error here is logged, and the periodic resync catches the fe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -65,9 +66,30 @@ async def after_ingest(
                 log.info("notification for another account: not fetched", extra={"source_id": source.id})
             else:
                 await request_fetch(rt.engine, source.id, [""], notification_id)
-                if rt.background is not None:
-                    await rt.background(FETCH_JOB, source.id)
-        if subscription_changed and rt.background is not None:
-            await rt.background(SUBSCRIPTION_JOB, source.id)
+                start_job(rt, FETCH_JOB, source.id)
+        if subscription_changed:
+            start_job(rt, SUBSCRIPTION_JOB, source.id)
     except Exception:
         log.exception("could not ask for a fetch; the periodic resync will", extra={"source_id": source.id})
+
+
+_starting: set[asyncio.Task[None]] = set()
+SUBMIT_TIMEOUT = 5.0
+
+
+def start_job(rt: Runtime, job: str, source_id: str) -> None:
+    """Start a background job without holding the acknowledgement (an enqueue may wait on Redis); the work
+    is in the database already: a job that cannot start leaves it to the worker's next storage pass."""
+    submit = rt.background
+    if submit is None:
+        return
+
+    async def run() -> None:
+        try:
+            await asyncio.wait_for(submit(job, source_id), SUBMIT_TIMEOUT)
+        except Exception as exc:
+            log.warning("could not start a storage job", extra={"source_id": source_id, "cause": type(exc).__name__})
+
+    task = asyncio.create_task(run())
+    _starting.add(task)
+    task.add_done_callback(_starting.discard)

@@ -97,23 +97,31 @@ async def maintain_subscriptions(rt: Runtime, source_id: str | None = None) -> i
     now = time.time()
     ids = await _sources(rt.engine, source_id)
     creds = await credentials_of(rt.engine, ids)
-    async with rt.engine.begin() as conn:
+    async with rt.engine.connect() as conn:
         existing = {
             r.source_id: (r.status, r.secret_hash)
             for r in await conn.execute(
                 sa.select(_s.c.source_id, _s.c.status, _s.c.secret_hash).where(_s.c.source_id.in_(ids))
             )
         }
-        for sid in ids:
-            source = await rt.cache.source(sid)
-            wants = _wants(rt, source, sid in creds)
-            status, made_with = existing.get(sid, (None, None))
-            if wants and status in (None, "deleted"):
+    wanted: list[str] = []
+    now_due: list[str] = []
+    for sid in ids:
+        source = await rt.cache.source(sid)
+        wants = _wants(rt, source, sid in creds)
+        status, made_with = existing.get(sid, (None, None))
+        if wants and status in (None, "deleted"):
+            wanted.append(sid)
+        elif (not wants and status not in (None, "deleted")) or (
+            wants and status == "active" and source is not None and made_with != secret_hash(source.secret)
+        ):  # to delete, or made with a secret since rotated: act now
+            now_due.append(sid)
+    if wanted or now_due:
+        async with rt.engine.begin() as conn:
+            for sid in wanted:
                 await _want(conn, rt.engine.dialect.name, sid, now)
-            elif (not wants and status not in (None, "deleted")) or (
-                wants and status == "active" and source is not None and made_with != secret_hash(source.secret)
-            ):  # to delete, or made with a secret since rotated: act now
-                await conn.execute(sa.update(_s).where(_s.c.source_id == sid).values(next_check_at=now))
+            if now_due:
+                await conn.execute(sa.update(_s).where(_s.c.source_id.in_(now_due)).values(next_check_at=now))
     acted = 0
     due = sa.select(_s.c.source_id).where(
         _s.c.next_check_at <= now, _s.c.status != "deleted", sa.or_(_s.c.lease_until.is_(None), _s.c.lease_until < now)
@@ -210,10 +218,9 @@ def _current(row: Row) -> Subscription | None:
 async def _act(rt: Runtime, row: Row, has_credentials: bool) -> None:
     now = time.time()
     source = await rt.cache.source(row.source_id)
-    if not _wants(rt, source, has_credentials):
+    if source is None or not _wants(rt, source, has_credentials):
         await _drop(rt, row, source)
         return
-    assert source is not None
     try:
         session = await open_session(rt, source)
         target = _target(rt, session)
