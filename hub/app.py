@@ -47,6 +47,7 @@ from hub.errors import HubError
 from hub.ingest import router as ingest
 from hub.ingest.fastpath import IngestFastPath
 from hub.runtime import Runtime, build_runtime, check_secret_key
+from hub.storage import api as storage
 
 log = logging.getLogger("hub.app")
 
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
             auth,
             health,
             admin,
+            storage,  # storage sources: credentials, fetches, subscriptions (issue 8)
         )
     ]
     for router in routers:

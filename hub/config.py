@@ -63,6 +63,18 @@ class Settings(BaseSettings):
         description="Days a finished event (every delivery delivered or skipped) is kept, with its attempts; "
         "0 = for ever. Pending work and dead letters are never purged.",
     )
+    storage_interval: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds between the worker's storage passes: due fetches of Dropbox / Graph / Drive changes, "
+        "provider subscriptions created and renewed.",
+    )
+    storage_resync_interval: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds after which a source that fetches changes is fetched even without a notification "
+        "(a lost notification is caught up); 0 = only on notifications.",
+    )
     metrics_port: int = Field(0, ge=0, le=65535, description="`hub worker`: serve /metrics on this port (0 = off).")
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="Structured JSON logs.")

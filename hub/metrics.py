@@ -46,6 +46,35 @@ class Metrics:
             registry=self.registry,
         )
 
+        # storage providers (issue 8): fetched changes, fetches, the subscriptions hub keeps alive
+        self.storage_changes = Counter(
+            "hub_storage_changes",
+            "Changes fetched from storage providers: posted, or filtered out (outside_folders, ignored_type…)",
+            ["connector", "outcome"],
+            registry=self.registry,
+        )
+        self.storage_fetches = Counter(
+            "hub_storage_fetches",
+            "Fetches of a provider's change feed, by outcome (ok, retry, refused, reset)",
+            ["connector", "outcome"],
+            registry=self.registry,
+        )
+        self.storage_fetch_failing = Gauge(
+            "hub_storage_fetch_failing", "1 while a source's last fetch failed", ["source_id"], registry=self.registry
+        )
+        self.storage_subscription_expiry = Gauge(
+            "hub_storage_subscription_expiry_seconds",
+            "Seconds until the provider subscription hub keeps alive for a source expires (negative: expired)",
+            ["source_id"],
+            registry=self.registry,
+        )
+        self.storage_subscription_failing = Gauge(
+            "hub_storage_subscription_failing",
+            "1 while hub cannot create or renew a source's provider subscription",
+            ["source_id"],
+            registry=self.registry,
+        )
+
     def record(self, outcomes: Iterable[_HasOutcome]) -> None:
         for o in outcomes:
             self.deliveries.labels(o.status).inc()

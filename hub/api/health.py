@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import get_args
 
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from hub.api.common import RuntimeDep
 from hub.api.deliveries import DeliveryStatus
 from hub.db import tables as t
+from hub.storage.subscriptions import set_gauges as storage_gauges
 
 router = APIRouter(tags=["health"])
 
@@ -55,6 +57,7 @@ async def metrics(rt: RuntimeDep) -> Response:
             (await conn.execute(sa.select(d.c.status, sa.func.count()).group_by(d.c.status))).all()
         )
         breakers = (await conn.execute(sa.select(tg.c.id, tg.c.breaker_state))).all()
+        await storage_gauges(conn, rt.metrics, time.time())  # provider subscriptions and fetches (hub/storage)
     m = rt.metrics
     for status in STATUSES:
         m.deliveries_by_status.labels(status).set(by_status.get(status, 0))

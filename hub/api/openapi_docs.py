@@ -10,6 +10,7 @@ texts here fill what they leave empty, so handler modules stay small.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -67,6 +68,12 @@ TAGS: list[dict[str, str]] = [
         "name": "people",
         "description": "A directory of people and their identities across tools, so posts can "
         "name and mention the same person whatever tool the event came from.",
+    },
+    {
+        "name": "storage",
+        "description": "File storage sources that notify only that something changed (Dropbox, Microsoft "
+        "Graph, Google Drive): their OAuth2 credentials, the fetch of what changed and the provider "
+        "subscription hub keeps alive.",
     },
     {
         "name": "catalogue",
@@ -204,6 +211,7 @@ PARAMETERS: dict[tuple[str, str], str] = {
 
 _NUL = ("invalid_text", "the body holds a NUL character or an invalid (lone surrogate) character")
 _SCHEMA = ("invalid_request", "the request does not validate")
+_STORAGE_SETTINGS = ("invalid_config", "set settings.oauth_client_id (the OAuth app's client id) first")
 # (method, path) → the business rules that answer 422, beyond the schema (code, example message)
 RULES: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("post", "/api/v1/sources"): [
@@ -250,6 +258,22 @@ RULES: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("post", "/api/v1/people"): [("invalid_request", "unknown identity kind(s) ['myspace']")],
     ("post", "/api/v1/people/import"): [("invalid_config", "unknown column(s) 'phone'; known: id, display_name, …")],
     ("get", "/api/v1/people"): [("invalid_config", "identity is kind:value with a kind among email, github, …")],
+    **{
+        (method, f"/api/v1/sources/{{source_id}}/{tail}"): [_STORAGE_SETTINGS]
+        for method, tail in (
+            ("get", "storage"),
+            ("get", "oauth/start"),
+            ("delete", "credentials"),
+            ("post", "storage/fetch"),
+            ("post", "storage/subscription"),
+        )
+    },
+    ("put", "/api/v1/sources/{source_id}/credentials"): [
+        _STORAGE_SETTINGS,
+        ("invalid_config", "set settings.oauth_grant to client_credentials first"),
+        ("invalid_config", "a refresh_token is required"),
+        ("credentials_refused", "the token endpoint refused: invalid_grant"),
+    ],
 }
 
 _ERROR_CODES = {
@@ -362,6 +386,15 @@ def _conflict(response: dict[str, Any]) -> tuple[str, str]:
     return code, text
 
 
+_CODE_LIST = re.compile(r"^(?:Conflict: )?[a-z][a-z0-9_]+(?: / [a-z][a-z0-9_]+)+$")
+
+
+def _listed_codes(response: dict[str, Any]) -> list[str]:
+    """The error codes a response's description lists (``code_a / code_b``), when it lists several."""
+    text = str(response.get("description", ""))
+    return text.removeprefix("Conflict: ").split(" / ") if _CODE_LIST.match(text) else []
+
+
 def _describe_errors(path: str, method: str, operation: dict[str, Any]) -> None:
     for status, response in operation.get("responses", {}).items():
         if not status.isdigit() or int(status) < 400:
@@ -379,6 +412,12 @@ def _describe_errors(path: str, method: str, operation: dict[str, Any]) -> None:
                     "The request does not validate (invalid_request), holds a NUL character (invalid_text), "
                     "or breaks a rule: " + "; ".join(message for _, message in rules)
                 )
+            continue
+        listed = _listed_codes(response)
+        if listed and not path.startswith("/hooks/"):  # "code_a / code_b": an example of each
+            content["examples"] = _examples_by(
+                (code, code.replace("_", " "), _error(code, code.replace("_", " "))) for code in listed
+            )
             continue
         if path.startswith("/hooks/") and n in _HOOK_ERRORS:
             code, message = _HOOK_ERRORS[n]

@@ -16,6 +16,9 @@ from hub.db import tables as t
 from hub.errors import invalid, not_found
 from hub.ids import new_id
 from hub.runtime import Runtime
+from hub.storage.api import before_delete, source_storage
+from hub.storage.settings import check_settings
+from hub.storage.status import StorageState
 
 router = APIRouter(prefix="/api/v1/sources", tags=["sources"], route_class=TextGuardRoute)
 
@@ -81,6 +84,11 @@ class SourceOut(BaseModel):
     ingest_url: str
     created_at: str | None
     updated_at: str | None
+    storage: StorageState | None = Field(
+        None,
+        description="Dropbox, Microsoft Graph, Google Drive: fetches of what changed, the OAuth2 credentials "
+        "(whether set, their expiry — never the tokens) and the provider subscription hub keeps alive.",
+    )
 
 
 def ingest_url(rt: Runtime, request: Request, source_id: str) -> str:
@@ -88,7 +96,7 @@ def ingest_url(rt: Runtime, request: Request, source_id: str) -> str:
     return f"{base}/hooks/{source_id}"
 
 
-def _out(rt: Runtime, request: Request, row: Any) -> SourceOut:
+def _out(rt: Runtime, request: Request, row: Any, storage: StorageState | None = None) -> SourceOut:
     until = row.get("previous_secret_until")
     return SourceOut(
         id=row["id"],
@@ -102,7 +110,12 @@ def _out(rt: Runtime, request: Request, row: Any) -> SourceOut:
         ingest_url=ingest_url(rt, request, row["id"]),
         created_at=iso(row["created_at"]),
         updated_at=iso(row["updated_at"]),
+        storage=storage,
     )
+
+
+async def _with_storage(rt: Runtime, request: Request, row: Any) -> SourceOut:
+    return _out(rt, request, row, (await source_storage(rt, [row], request)).get(str(row["id"])))
 
 
 async def _validate(
@@ -114,6 +127,7 @@ async def _validate(
     for name in spec.settings_schema.get("required", []):
         if settings.get(name) in (None, "") and secret_settings.get(name) in (None, ""):
             raise invalid(f"connector {connector} needs the setting {name!r}", field=f"settings.{name}")
+    check_settings(connector, {**settings, **secret_settings})  # fetch-on-notify settings (hub/storage)
     try:
         sig = spec.signature_for(settings.get("signature"))
     except ValidationError as exc:
@@ -166,19 +180,20 @@ async def create_source(body: SourceCreate, request: Request, rt: RuntimeDep, wh
         await conn.execute(t.sources.insert().values(**row))
         await record(conn, who, "source", str(row["id"]), "create", body.model_fields_set)
     rt.cache.invalidate()
-    return _out(rt, request, row)
+    return await _with_storage(rt, request, row)
 
 
 @router.get("", response_model=list[SourceOut], summary="List sources")
 async def list_sources(request: Request, rt: RuntimeDep, _: ReadKey) -> list[SourceOut]:
     async with rt.engine.connect() as conn:
         rows = (await conn.execute(sa.select(t.sources).order_by(t.sources.c.id))).mappings().all()
-    return [_out(rt, request, r) for r in rows]
+    storage = await source_storage(rt, list(rows), request)
+    return [_out(rt, request, r, storage.get(r["id"])) for r in rows]
 
 
 @router.get("/{source_id}", response_model=SourceOut, summary="Get a source")
 async def get_source(source_id: str, request: Request, rt: RuntimeDep, _: ReadKey) -> SourceOut:
-    return _out(rt, request, await get_row(rt, t.sources, source_id, "source"))
+    return await _with_storage(rt, request, await get_row(rt, t.sources, source_id, "source"))
 
 
 @router.patch("/{source_id}", response_model=SourceOut, summary="Update a source (rotate its secret)")
@@ -210,7 +225,7 @@ async def update_source(
         await conn.execute(sa.update(t.sources).where(t.sources.c.id == source_id).values(**changes))
         await record(conn, who, "source", source_id, "update", body.model_fields_set)
     rt.cache.invalidate()
-    return _out(rt, request, {**row, **changes})
+    return await _with_storage(rt, request, {**row, **changes})
 
 
 def _rotation(rt: Runtime, row: dict[str, Any], body: SourceUpdate, ts: float) -> dict[str, Any]:
@@ -232,6 +247,7 @@ def _rotation(rt: Runtime, row: dict[str, Any], body: SourceUpdate, ts: float) -
 
 @router.delete("/{source_id}", status_code=204, summary="Delete a source and its routes")
 async def delete_source(source_id: str, rt: RuntimeDep, who: AdminKey) -> None:
+    await before_delete(rt, source_id)  # its provider subscription and storage state (hub/storage)
     async with rt.engine.begin() as conn:
         await conn.execute(sa.delete(t.routes).where(t.routes.c.source_id == source_id))
         res = await conn.execute(sa.delete(t.sources).where(t.sources.c.id == source_id))

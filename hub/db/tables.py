@@ -265,3 +265,73 @@ audit_log = sa.Table(
     sa.Index("ix_audit_resource", "resource", "resource_id"),
     sa.Index("ix_audit_actor", "actor_id"),
 )
+
+# --- storage providers (issue 8): credentials, change cursors, provider subscriptions, per source -----------
+
+# a source's OAuth2 credentials for its provider's API (sealed: tokens, refresh token); ``generation``
+# changes whenever they are replaced, so in-memory token caches miss
+source_credentials = sa.Table(
+    "source_credentials",
+    metadata,
+    sa.Column("source_id", sa.String(64), primary_key=True),
+    sa.Column("grant", sa.String(32), nullable=False),  # authorization_code | refresh_token | client_credentials
+    sa.Column("token_enc", sa.Text, nullable=True),  # sealed JSON: access_token, expires_at, refresh_token
+    sa.Column("generation", sa.String(64), nullable=False),
+    sa.Column("account", sa.String(300), nullable=True),  # the provider account they are for, when known
+    sa.Column("account_name", sa.String(300), nullable=True),
+    sa.Column("expires_at", sa.Float, nullable=True),  # the access token's expiry (shown; the token is not)
+    sa.Column("last_error", sa.Text, nullable=True),  # the token endpoint's last refusal
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# one change feed per (source, account): its cursor advances only in the transaction that stores the events it
+# produced; ``requested`` counts notifications, ``done`` what the last complete fetch covered; a fetch is
+# claimed by compare-and-set on the lease
+storage_cursors = sa.Table(
+    "storage_cursors",
+    metadata,
+    sa.Column("source_id", sa.String(64), primary_key=True),
+    sa.Column("account", sa.String(300), primary_key=True),  # "" when a source watches one drive
+    sa.Column("cursor", sa.Text, nullable=True),  # None: not started (the first fetch takes the latest)
+    sa.Column("requested", sa.Integer, nullable=False),
+    sa.Column("done", sa.Integer, nullable=False),
+    sa.Column("lease_id", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.Float, nullable=True),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),  # consecutive failures
+    sa.Column("failure", sa.String(16), nullable=True),  # retry | refused: how the last fetch failed
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("last_error_at", sa.Float, nullable=True),
+    sa.Column("last_fetch_at", sa.Float, nullable=True),  # the last complete fetch
+    sa.Column("last_notification_id", sa.String(64), nullable=True),  # the event that asked for the next fetch
+    sa.Column("changes_posted", sa.Integer, nullable=False),
+    sa.Column("changes_filtered", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_storage_cursors_due", "next_attempt_at"),
+)
+
+# the provider-side subscription hub keeps alive for a source (a Graph subscription, a Drive channel)
+storage_subscriptions = sa.Table(
+    "storage_subscriptions",
+    metadata,
+    sa.Column("source_id", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | active | failing | removed | deleted
+    sa.Column("remote_id", sa.String(300), nullable=True),  # Graph subscription id, Drive channel id
+    sa.Column("resource_id", sa.String(300), nullable=True),  # Drive's resourceId (to stop the channel)
+    sa.Column("resource", sa.Text, nullable=True),  # what it watches
+    sa.Column("expires_at", sa.Float, nullable=True),
+    sa.Column("renewed_at", sa.Float, nullable=True),
+    sa.Column("reauthorize", sa.Boolean, nullable=False),  # Graph asked for it (lifecycle event)
+    sa.Column("secret_hash", sa.String(64), nullable=True),  # of the clientState / channel token it was made with
+    sa.Column("next_check_at", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("last_error_at", sa.Float, nullable=True),
+    sa.Column("lease_id", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_storage_subscriptions_due", "next_check_at"),
+)

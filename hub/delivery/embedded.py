@@ -14,6 +14,7 @@ from hub.delivery.claim import claim_due, next_due_at
 from hub.delivery.engine import process_batch
 from hub.delivery.retention import run_retention
 from hub.runtime import Runtime
+from hub.storage.loop import run_storage
 
 log = logging.getLogger("hub.worker")
 MAX_BATCH = 50
@@ -30,6 +31,7 @@ class EmbeddedWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
+        self._storage: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_claim = 0.0
 
@@ -55,11 +57,12 @@ class EmbeddedWorker:
     def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name="hub-embedded-worker")
         self._retention = asyncio.create_task(run_retention(self.rt), name="hub-retention")
+        self._storage = asyncio.create_task(run_storage(self.rt), name="hub-storage")  # issue 8
 
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        for task in (self._runner, self._retention):
+        for task in (self._runner, self._retention, self._storage):
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

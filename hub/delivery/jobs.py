@@ -9,6 +9,7 @@ from typing import Any
 
 from hub.delivery.bulk import run_bulk_retry
 from hub.runtime import Runtime
+from hub.storage.loop import JOBS as STORAGE_JOBS
 
 log = logging.getLogger("hub.jobs")
 
@@ -18,7 +19,10 @@ async def bulk_retry_and_wake(rt: Runtime, job_id: str) -> None:
     await rt.dispatcher.notify()
 
 
-JOBS: dict[str, Callable[[Runtime, str], Coroutine[Any, Any, None]]] = {"bulk_retry": bulk_retry_and_wake}
+JOBS: dict[str, Callable[[Runtime, str], Coroutine[Any, Any, None]]] = {
+    "bulk_retry": bulk_retry_and_wake,
+    **STORAGE_JOBS,  # fetch-on-notify and subscription jobs (hub/storage, issue 8)
+}
 
 
 def local_runner(rt: Runtime) -> Callable[..., Awaitable[None]]:

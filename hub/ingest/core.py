@@ -26,6 +26,7 @@ from hub.db import tables as t
 from hub.errors import HubError
 from hub.ingest.store import NewEvent
 from hub.runtime import Runtime
+from hub.storage.notify import after_ingest
 
 log = logging.getLogger("hub.ingest")
 _NEVER_STORED = frozenset({"authorization", "cookie", "proxy-authorization"})
@@ -229,4 +230,5 @@ async def _receive(
             rt.metrics.events_received.labels(spec.id).inc()
     if any(s.delivery_ids for s in stored):
         await rt.dispatcher.notify()
+    await after_ingest(rt, source, rows, stored)  # storage sources ask for a fetch of what changed (hub/storage)
     return hooks.reply(spec, receipts)

@@ -25,6 +25,7 @@ from hub.delivery.retention import run_retention
 from hub.metrics import Metrics
 from hub.runtime import Runtime, build_runtime, check_secret_key
 from hub.scaled.dispatch import DRAIN, QUEUE, attach_arq, deserialize, redis_settings, serialize
+from hub.storage.loop import run_storage
 
 log = logging.getLogger("hub.worker")
 DRAIN_JOBS_PER_WORKER = 2
@@ -105,12 +106,13 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["drain_slots"] = asyncio.Semaphore(DRAIN_JOBS_PER_WORKER)
     ctx["sweeper"] = asyncio.create_task(_sweep(rt), name="hub-sweeper")
     ctx["retention"] = asyncio.create_task(run_retention(rt), name="hub-retention")
+    ctx["storage"] = asyncio.create_task(run_storage(rt), name="hub-storage")  # issue 8
     _serve_metrics(settings, rt)
     log.info("worker ready", extra={"batch": batch_size(settings)})
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    for name in ("sweeper", "retention"):
+    for name in ("sweeper", "retention", "storage"):
         task: asyncio.Task[None] | None = ctx.get(name)
         if task:
             task.cancel()

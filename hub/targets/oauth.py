@@ -85,9 +85,16 @@ class TokenStore(Protocol):
     async def save(self, key: str, token: dict[str, Any]) -> None: ...
 
 
+ClientAuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
+
+
 @dataclass(frozen=True)
 class Grant:
-    """What to ask the token endpoint for, and the token to start with (a configured delegated token)."""
+    """What to ask the token endpoint for, and the token to start with (a configured delegated token).
+
+    ``store_key`` names the token in the cache and its store instead of a hash of the grant (a source's
+    credentials, whose refresh token rotates); ``auth_method`` how the client authenticates (default: HTTP
+    Basic with a secret, the client id in the body without)."""
 
     kind: Literal["client_credentials", "refresh_token"]
     token_url: str
@@ -96,8 +103,12 @@ class Grant:
     scope: str | None = None
     refresh_token: str | None = None
     initial: str | None = None
+    store_key: str | None = None
+    auth_method: ClientAuthMethod | None = None
 
     def key(self) -> str:
+        if self.store_key:
+            return self.store_key
         parts = (self.kind, self.token_url, self.client_id, self.client_secret, self.scope, self.refresh_token)
         return hashlib.sha256("\0".join(p or "" for p in (*parts, self.initial)).encode()).hexdigest()
 
@@ -107,12 +118,19 @@ class Grant:
             body = prepare_token_request("client_credentials", scope=self.scope)
         else:
             latest = (current.refresh_token if current else None) or self.refresh_token
+            if not latest:
+                raise TokenError("no refresh token to renew the access token with", "dead")
             body = prepare_token_request("refresh_token", refresh_token=latest, scope=self.scope)
-        method = "client_secret_basic" if self.client_secret else "none"
-        _, headers, body = ClientAuth(self.client_id, self.client_secret, method).prepare(
-            "POST", self.token_url, {}, body
-        )
-        return body, dict(headers)
+        return client_authenticated(self.token_url, self.client_id, self.client_secret, body, self.auth_method)
+
+
+def client_authenticated(
+    token_url: str, client_id: str, client_secret: str | None, body: str, method: ClientAuthMethod | None = None
+) -> tuple[str, dict[str, str]]:
+    """A token request's form body and headers with the client's authentication (RFC 6749 §2.3), by authlib."""
+    chosen = method or ("client_secret_basic" if client_secret else "none")
+    _, headers, body = ClientAuth(client_id, client_secret, chosen).prepare("POST", token_url, {}, body)
+    return body, dict(headers)
 
 
 def client_credentials(cfg: OAuth2ClientCredentials) -> Grant:
@@ -170,30 +188,58 @@ class TokenCache:
         stored = await self._store.load(key) if self._store else None
         return Token(stored["access_token"], stored.get("expires_at"), stored.get("refresh_token")) if stored else None
 
+    def forget(self, grant: Grant) -> None:
+        """Drop the process's copy of a grant's token (its credentials were replaced or removed)."""
+        self._tokens.pop(grant.key(), None)
+
     async def _fetch(self, grant: Grant, key: str, current: Token | None) -> Token:
         if self._client is None:
             raise TokenError("no HTTP client to reach the token endpoint")
         body, headers = grant.request(current)
-        headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json", **headers}
         self.fetches += 1
-        try:
-            self._egress.check_url(grant.token_url)
-            request = self._client.build_request("POST", grant.token_url, content=body, headers=headers)
-            resp = await self._client.send(request, stream=True)
-            try:
-                raw = await _read(resp)
-            finally:
-                await resp.aclose()
-        except EgressBlocked as exc:
-            raise TokenError(f"token endpoint: {exc}", "dead") from None
-        except Exception as exc:
-            if blocked := egress_refusal(exc):
-                raise TokenError(f"token endpoint: {blocked}", "dead") from None
-            raise TokenError(f"token endpoint unreachable: {network_error(exc)}") from None
-        token = _parse(resp.status_code, raw, self._clock(), current)
+        token = await token_request(self._client, self._egress, grant.token_url, body, headers, self._clock(), current)
         if self._store is not None:
             await self._store.save(key, token.as_dict())
         return token
+
+
+async def token_request(
+    client: httpx.AsyncClient,
+    egress: EgressPolicy,
+    token_url: str,
+    body: str,
+    headers: dict[str, str],
+    now: float,
+    current: Token | None = None,
+) -> Token:
+    """POST a token request (form body and client authentication prepared) and read the answer: a Token, or a
+    TokenError saying whether to retry. Never logs nor returns what it sent."""
+    status, raw = await post_token_request(client, egress, token_url, body, headers)
+    return parse_token_answer(status, raw, now, current)
+
+
+async def post_token_request(
+    client: httpx.AsyncClient, egress: EgressPolicy, token_url: str, body: str, headers: dict[str, str]
+) -> tuple[int, bytes]:
+    """The token endpoint's status and answer (capped); TokenError when it cannot be reached."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json", **headers}
+    try:
+        egress.check_url(token_url)
+        request = client.build_request("POST", token_url, content=body, headers=headers)
+        resp = await client.send(request, stream=True)
+        try:
+            raw = await _read(resp)
+        finally:
+            await resp.aclose()
+    except EgressBlocked as exc:
+        raise TokenError(f"token endpoint: {exc}", "dead") from None
+    except TokenError:
+        raise
+    except Exception as exc:
+        if blocked := egress_refusal(exc):
+            raise TokenError(f"token endpoint: {blocked}", "dead") from None
+        raise TokenError(f"token endpoint unreachable: {network_error(exc)}") from None
+    return resp.status_code, raw
 
 
 def _initial(grant: Grant) -> Token | None:
@@ -209,7 +255,7 @@ async def _read(resp: httpx.Response) -> bytes:
     return bytes(out)
 
 
-def _parse(status: int, raw: bytes, now: float, current: Token | None) -> Token:
+def parse_token_answer(status: int, raw: bytes, now: float, current: Token | None) -> Token:
     """A token answer (RFC 6749 §5.1) or an error answer (§5.2)."""
     try:
         data = json.loads(raw)

@@ -13,6 +13,8 @@ This module builds each event's payload from the headers::
 ``resource.url`` is a link a person can open: the file (``files.watch``), the shared drive or Drive
 itself (``changes.watch``). The notification says what changed, never the file's name: issue 8 fetches it.
 The dedup key is the channel id and the message number (both always present, says the doc).
+With ``fetch_changes`` (hub/storage) a notification is stored, not routed: hub reads ``changes.list`` and posts
+``file.*`` / ``folder.*`` events (their view has the item's path and size).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hub.connectors.connector import SourceContext, SpecHooks
 from hub.connectors.parse import ParsedEvent, ParseError, dedup_key, event_for, storable
 from hub.connectors.spec import ConnectorSpec
 from hub.connectors.verify import RawRequest
+from hub.storage.marking import fetched_view, mark_notifications
 
 # The states the doc lists; "changed" is the state its own example for a ``changes`` channel shows
 # (its table says "change"): both are the same event. Other states may be added by Google ("you might
@@ -86,11 +89,13 @@ class Hooks(SpecHooks):
             raise ParseError("the event type is missing (header X-Goog-Resource-State)", "missing_event_type")
         event = event_for(spec, req, payload)
         channel, number = payload["channel"]["id"], _header(req, "x-goog-message-number")
-        return [
-            replace(
-                event,
-                type=storable(state, 200),
-                dedup_key=dedup_key(f"{channel}:{number}") if channel and number else None,
-                ignored=event.ignored or state not in KNOWN_STATES,
-            )
-        ]
+        parsed = replace(
+            event,
+            type=storable(state, 200),
+            dedup_key=dedup_key(f"{channel}:{number}") if channel and number else None,
+            ignored=event.ignored or state not in KNOWN_STATES,
+        )
+        return mark_notifications(spec.id, source.settings, [parsed])
+
+    def view(self, spec: ConnectorSpec, event_type: str, payload: Any) -> dict[str, Any]:
+        return fetched_view(super().view(spec, event_type, payload), event_type, payload)

@@ -15,6 +15,9 @@ https://learn.microsoft.com/graph/change-notifications-lifecycle-events (lifecyc
   ``lifecycle.<event>``. Notifications say *that* something changed, not what: a drive subscription sends the
   same item for every change, so a repeat (same subscription, resource and change type) counts only within
   the spec's dedup window.
+- With ``fetch_changes`` (hub/storage), change notifications are stored, not routed: hub reads the drive's delta
+  and posts ``file.*`` / ``folder.*`` events (their view has the item's path and size); lifecycle notifications
+  stay routable and hub acts on them (renews, re-creates, resyncs).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from hub.connectors.connector import Handshake, Reply, SourceContext, SpecHooks
 from hub.connectors.parse import ParsedEvent, ParseError, dedup_key, event_for, loads_json, storable
 from hub.connectors.spec import ConnectorSpec
 from hub.connectors.verify import RawRequest, VerificationError
+from hub.storage.marking import fetched_view, mark_notifications
 
 log = logging.getLogger("hub.connectors.microsoft_graph")
 TOKEN_PARAM = "validationToken"
@@ -101,7 +105,7 @@ class Hooks(SpecHooks):
             )
         if not valid:
             raise ParseError("no notification with a valid clientState in value[]")
-        return [self._event(spec, req, item) for item in valid]
+        return mark_notifications(spec.id, source.settings, [self._event(spec, req, item) for item in valid])
 
     def _event(self, spec: ConnectorSpec, req: RawRequest, item: dict[str, Any]) -> ParsedEvent:
         event = event_for(spec, req, {k: v for k, v in item.items() if k != "clientState"})
@@ -116,7 +120,7 @@ class Hooks(SpecHooks):
         return replace(event, type=kind, dedup_key=dedup_key(key) if subscription else None)
 
     def view(self, spec: ConnectorSpec, event_type: str, payload: Any) -> dict[str, Any]:
-        view = super().view(spec, event_type, payload)
+        view = fetched_view(super().view(spec, event_type, payload), event_type, payload)
         resource = payload.get("resource") if isinstance(payload, dict) else None
         if isinstance(resource, str) and not view["object"]["kind"]:
             view["object"]["kind"] = resource_kind(resource)
