@@ -16,6 +16,7 @@ from starlette.routing import Match
 from hub import __version__
 from hub.api import admin, catalogue, deliveries, events, health, keys, operations, preview, routes, sources, targets
 from hub.api.error_docs import document_errors
+from hub.api.guard import ApiGuard
 from hub.api.keys import bootstrap_admin_key
 from hub.config import Settings, get_settings
 from hub.db.migrate import upgrade
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
             await rt.close()
 
     app = FastAPI(title="hub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.add_middleware(ApiGuard)  # /api/* needs a known credential before any body is read; bodies capped
     _error_handlers(app)
     routers = [
         m.router
