@@ -25,7 +25,7 @@ def raw_request(scope: Mapping[str, Any], body: bytes, public_url: str) -> tuple
         headers=headers,
         method=str(scope.get("method", "POST")).upper(),
         url=url,
-        query=dict(parse_qsl(query, keep_blank_values=True)),
+        query=dict(parse_qsl(query, keep_blank_values=True)) if query else {},
     )
     return raw, base
 
