@@ -56,10 +56,14 @@ class HookFront:
 
     def __init__(self, runtime: Callable[[], Runtime]) -> None:
         self._runtime = runtime
+        self._rt: Runtime | None = None
 
     @property
     def runtime(self) -> Runtime:
-        return self._runtime()
+        rt = self._rt
+        if rt is None:  # the runtime exists once the lifespan has started, and stays
+            rt = self._rt = self._runtime()
+        return rt
 
 
 class _HookCycle:
@@ -202,7 +206,6 @@ class FrontProtocol(HttpToolsProtocol):
         )
         self._body_timer: asyncio.TimerHandle | None = None
         self._proxy: ProxyHeadersMiddleware | None = self.app if isinstance(self.app, ProxyHeadersMiddleware) else None
-        self._forwarded_proto: bytes | None = None
         self._discarded = 0
         self._lingering = False
 
@@ -232,12 +235,6 @@ class FrontProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._phase = _HEADERS
         self._began = self.loop.time()
-        self._forwarded_proto = None
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        super().on_header(name, value)
-        if len(name) == 17 and name.lower() == b"x-forwarded-proto":
-            self._forwarded_proto = value
 
     def on_headers_complete(self) -> None:
         self._phase = _BODY
@@ -267,12 +264,12 @@ class FrontProtocol(HttpToolsProtocol):
             scope["http_version"] = http_version
         scope["path"] = self.root_path + path
         scope["query_string"] = query
-        if self._forwarded_proto is not None and self._proxy is not None:
-            client = self.client[0] if self.client else None
-            if client in self._proxy.trusted_hosts:
-                proto = self._forwarded_proto.decode("latin-1").strip()
-                if proto in ("http", "https"):
-                    scope["scheme"] = proto
+        if self._proxy is not None and self.client and self.client[0] in self._proxy.trusted_hosts:
+            for name, value in self.headers:  # what uvicorn's ProxyHeadersMiddleware does for the app
+                if name == b"x-forwarded-proto":
+                    proto = value.decode("latin-1").strip()
+                    if proto in ("http", "https"):
+                        scope["scheme"] = proto
         cycle = _HookCycle(
             self,
             scope,  # type: ignore[arg-type]

@@ -15,7 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 import orjson
 
 from hub.config_cache import RouteInfo
-from hub.ingest.store import Key, Known, NewEvent, StoredEvent, delivery_rows, keys_to_look_up, plan_batch
+from hub.ingest.store import (
+    DELIVERY_COLUMNS,
+    Key,
+    Known,
+    NewEvent,
+    StoredEvent,
+    delivery_values,
+    keys_to_look_up,
+    plan_batch,
+)
 
 _EVENT_COLS = (
     "id",
@@ -30,22 +39,7 @@ _EVENT_COLS = (
     "payload",
     "received_at",
 )
-_DELIVERY_COLS = (
-    "id",
-    "event_id",
-    "route_id",
-    "target_id",
-    "order_key",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "lease_until",
-    "last_error",
-    "last_status_code",
-    "created_at",
-    "updated_at",
-    "delivered_at",
-)
+_DELIVERY_COLS = DELIVERY_COLUMNS
 _INSERT_EVENT = f"INSERT INTO events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' * len(_EVENT_COLS))})"
 _INSERT_DELIVERY = (
     f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLS)}) VALUES ({', '.join('?' * len(_DELIVERY_COLS))})"
@@ -99,9 +93,9 @@ def write_batch(conn: sqlite3.Connection, batch: Sequence[tuple[NewEvent, Sequen
                     ev.received_at,
                 )
             )
-            rows = delivery_rows(plan.event_id, ev.subject, routes, ev.received_at)
-            deliveries.extend(tuple(r[c] for c in _DELIVERY_COLS) for r in rows)
-            results.append(StoredEvent(plan.event_id, False, [str(r["id"]) for r in rows]))
+            rows = [delivery_values(plan.event_id, ev.subject, route, ev.received_at) for route in routes]
+            deliveries.extend(rows)
+            results.append(StoredEvent(plan.event_id, False, [str(r[0]) for r in rows]))
         conn.executemany(_INSERT_EVENT, events)
         if deliveries:
             conn.executemany(_INSERT_DELIVERY, deliveries)
