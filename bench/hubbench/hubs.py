@@ -4,6 +4,7 @@ pointing at the receiver and a route. Node-RED is in ``nodered.py``; both give a
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import shutil
@@ -94,7 +95,25 @@ async def start_embedded(args: argparse.Namespace, workdir: Path, receiver_url: 
 
 
 PG_DSN = os.environ.get("HUB_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("HUB_BENCH_REDIS", "redis://127.0.0.1:6379/13")
+REDIS_URL = os.environ.get("HUB_BENCH_REDIS", "")  # empty: a redis-server of the bench's own
+
+
+async def _redis(workdir: Path) -> tuple[str, Callable[[], None]]:
+    """HUB_BENCH_REDIS (flushed), or a private redis-server on a free port: the shared server's databases
+    belong to whichever test run claimed them."""
+    if REDIS_URL:
+        subprocess.run(["redis-cli", "-u", REDIS_URL, "flushdb"], check=True, capture_output=True)
+        return REDIS_URL, lambda: None
+    port = free_port()
+    argv = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", HOST, "--save", ""]
+    proc = Proc("redis", [*argv, "--appendonly", "no", "--dir", str(workdir)], workdir / "redis.log")
+    deadline = time.monotonic() + 10
+    while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() != b"PONG":
+        if not proc.alive() or time.monotonic() > deadline:
+            proc.stop()
+            raise RuntimeError(f"redis-server did not start:\n{proc.log_tail()}")
+        await asyncio.sleep(0.05)
+    return f"redis://{HOST}:{port}/0", lambda: proc.stop() and None
 
 
 def _psql(sql: str) -> None:
@@ -104,12 +123,12 @@ def _psql(sql: str) -> None:
 async def start_scaled(args: argparse.Namespace, workdir: Path, receiver_url: str) -> System:
     """`hub serve` (API only) + ``--workers`` `hub worker` processes on a fresh Postgres database and Redis."""
     db = f"hub_bench_{os.getpid()}_{int(time.time())}"
+    redis_url, stop_redis = await _redis(workdir)
     _psql(f'CREATE DATABASE "{db}"')
-    subprocess.run(["redis-cli", "-u", REDIS_URL, "flushdb"], check=True, capture_output=True)
     env = hub_env(args, workdir / "hub-data")
     env.update(
         HUB_DATABASE_URL=f"{PG_DSN.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+asyncpg://')}/{db}",
-        HUB_REDIS_URL=REDIS_URL,
+        HUB_REDIS_URL=redis_url,
         HUB_SECRET_KEY="bench-secret-key-0123456789",
     )
     for item in args.hub_env:  # --hub-env wins over the defaults above
@@ -117,7 +136,7 @@ async def start_scaled(args: argparse.Namespace, workdir: Path, receiver_url: st
         env[name] = value
     port = free_port()
     drop = f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'
-    system = System("hub", "scaled", port, [], admin_key=ADMIN_KEY, cleanups=[lambda: _psql(drop)])
+    system = System("hub", "scaled", port, [], admin_key=ADMIN_KEY, cleanups=[lambda: _psql(drop), stop_redis])
     try:
         migrate = subprocess.run([*hub_command(), "migrate"], env=env, capture_output=True, text=True, timeout=120)
         if migrate.returncode != 0:
