@@ -174,6 +174,7 @@ def _event_id(body: bytes) -> str | None:
 
 
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+KEEP_ALIVE_REUSE = 4.0  # seconds: an idle connection older than this is not reused
 _TRANSPORT_ERRORS = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError)
 
 
@@ -245,15 +246,29 @@ async def fire_open(
     port: int, requests: Sequence[bytes], rate: float, timeout: float, warm_connections: int = 16
 ) -> LoadResult:
     """Open-loop load at ``rate`` requests/s (see the module)."""
-    idle: list[Stream] = list(await asyncio.gather(*(_connect(port) for _ in range(warm_connections))))
+    now = time.perf_counter()
+    idle: list[tuple[Stream, float]] = [
+        (s, now) for s in await asyncio.gather(*(_connect(port) for _ in range(warm_connections)))
+    ]
     opened = len(idle)
+
+    def take() -> Stream | None:
+        """The most recently used free connection the server has not closed (uvicorn closes a keep-alive
+        connection after 5 s idle: a provider's client would not reuse it either)."""
+        while idle:
+            stream, used = idle.pop()
+            if time.perf_counter() - used < KEEP_ALIVE_REUSE and not stream[0].at_eof():
+                return stream
+            _close(stream)
+        return None
+
     out: list[Sample | None] = [None] * len(requests)
     tasks: set[asyncio.Task[None]] = set()
     max_lag = 0.0
 
     async def one(i: int, due_wall: float, due_perf: float) -> None:
         nonlocal opened
-        conn: Stream | None = idle.pop() if idle else None
+        conn = take()
         try:
             async with asyncio.timeout(timeout):
                 if conn is None:
@@ -269,7 +284,7 @@ async def fire_open(
         if closes:
             _close(conn)
         else:
-            idle.append(conn)
+            idle.append((conn, time.perf_counter()))
 
     cpu0, wall0, t0 = time.process_time(), time.time(), time.perf_counter()
     for i in range(len(requests)):
@@ -284,7 +299,7 @@ async def fire_open(
     if tasks:
         await asyncio.gather(*tasks)
     elapsed, wall1, cpu = time.perf_counter() - t0, time.time(), time.process_time() - cpu0
-    for conn in idle:
+    for conn, _ in idle:
         _close(conn)
     samples = [s if s is not None else Sample(wall0, 0.0, 0, None, "not sent") for s in out]
     return LoadResult(samples, wall0, wall1, elapsed, cpu, max_lag=max_lag, connections=opened)
