@@ -40,11 +40,20 @@ _EVENT_COLS = (
     "received_at",
 )
 _DELIVERY_COLS = DELIVERY_COLUMNS
-_INSERT_EVENT = f"INSERT INTO events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' * len(_EVENT_COLS))})"
-_INSERT_DELIVERY = (
-    f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLS)}) VALUES ({', '.join('?' * len(_DELIVERY_COLS))})"
-)
-_CHUNK = 500  # stays under SQLite's bound-parameter limit
+_CHUNK = 500  # stays under SQLite's bound-parameter limit (999 before SQLite 3.32)
+
+
+def _insert_rows(
+    conn: sqlite3.Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[object, ...]]
+) -> None:
+    """Multi-row INSERTs: one statement step per chunk instead of one per row (executemany steps once a
+    row, and gives up and takes back the GIL each time: the event loop thread pays for that)."""
+    per = max(1, min(_CHUNK, 999 // len(columns)))
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    one = f"({', '.join('?' * len(columns))})"
+    for start in range(0, len(rows), per):
+        part = rows[start : start + per]
+        conn.execute(head + ", ".join([one] * len(part)), [value for row in part for value in row])
 
 
 def _known(conn: sqlite3.Connection, keys: set[Key]) -> dict[Key, Known]:
@@ -96,9 +105,8 @@ def write_batch(conn: sqlite3.Connection, batch: Sequence[tuple[NewEvent, Sequen
             rows = [delivery_values(plan.event_id, ev.subject, route, ev.received_at) for route in routes]
             deliveries.extend(rows)
             results.append(StoredEvent(plan.event_id, False, [str(r[0]) for r in rows]))
-        conn.executemany(_INSERT_EVENT, events)
-        if deliveries:
-            conn.executemany(_INSERT_DELIVERY, deliveries)
+        _insert_rows(conn, "events", _EVENT_COLS, events)
+        _insert_rows(conn, "deliveries", _DELIVERY_COLS, deliveries)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
