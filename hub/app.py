@@ -35,6 +35,7 @@ from hub.api import (
 )
 from hub.api.docs import mount_docs
 from hub.api.error_docs import document_errors
+from hub.api.guard import ApiGuard
 from hub.api.keys import bootstrap_admin_key, count_keys
 from hub.api.methods import MethodGuard, allowed_methods
 from hub.auth.service import build_auth
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     app = FastAPI(
         title="hub", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
     )
+    app.add_middleware(ApiGuard)  # /api/* needs a known credential before any body is read; bodies capped
     _error_handlers(app)
     app.add_middleware(MethodGuard)
     routers = [

@@ -69,16 +69,12 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
 ) -> None:
     """Run the API (and, on the embedded default, the delivery worker) in one process."""
-    import uvicorn
-
-    from hub.app import create_asgi_app
+    from hub.front.serve import serve as run_front
     from hub.logs import configure_logging
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_json)
-    uvicorn.run(
-        create_asgi_app(settings), host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10
-    )
+    run_front(settings, host, port)
 
 
 @app.command()

@@ -27,6 +27,21 @@ class Settings(BaseSettings):
     redis_url: str = Field("", description="redis://… enables scaled mode (arq workers); empty = embedded.")
     redis_password: str = Field("", description="Password for HUB_REDIS_URL, kept out of the URL (any character).")
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Largest accepted webhook body.")
+    max_api_body_bytes: int = Field(
+        1024 * 1024, gt=0, description="Largest management API request body (413 body_too_large above)."
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, description="`hub serve`: seconds a client has to send a request's headers; then 408 and closed."
+    )
+    min_body_rate: float = Field(
+        1024.0,
+        ge=0,
+        description="`hub serve`: bytes/s a request body must average once HUB_BODY_RATE_GRACE has passed; "
+        "slower gets 408 and the connection closed (0 = no minimum).",
+    )
+    body_rate_grace: float = Field(
+        10.0, ge=0, description="`hub serve`: seconds of a request body before HUB_MIN_BODY_RATE applies."
+    )
     secret_key: str = Field(
         "",
         description="Key that encrypts secrets at rest; generated in the data dir on the embedded default when empty.",

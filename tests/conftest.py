@@ -132,7 +132,7 @@ async def running_app(settings: Settings, fast: bool = True) -> AsyncIterator[tu
         yield application, c
 
 
-async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not await check():
         if asyncio.get_running_loop().time() > deadline:

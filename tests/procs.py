@@ -30,7 +30,8 @@ class HubProcess:
         )
         return self
 
-    def wait_healthy(self, base_url: str, timeout: float = 30.0) -> None:
+    def wait_healthy(self, base_url: str, timeout: float = 120.0) -> None:
+        """Until ``base_url``/healthz answers 200: a loaded machine may take long to start a process."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None and self.proc.poll() is None, self.log_path.read_text()[-3000:]

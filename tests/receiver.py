@@ -1,4 +1,8 @@
-"""A real local HTTP server standing in for an RSE: records requests, answers a programmable script."""
+"""A real local HTTP server standing in for an RSE: records requests, answers a programmable script.
+
+The tests run it in their event loop (``serve_receiver``); the bench runs it in a process of its own
+(``compact``: only what it measures is kept) and reads it back over ``GET /count`` and ``GET /records``.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +40,8 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     port: int = 0
     respond: Callable[[Received], tuple[int, dict[str, str], bytes]] | None = None
+    compact: bool = False  # keep (arrival, Idempotency-Key, post.event_id) only, in ``records``
+    records: list[tuple[float, str, str]] = field(default_factory=list)
 
     @property
     def base(self) -> str:
@@ -54,6 +60,10 @@ class Receiver:
                 elif msg["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+        arrived = time.time()
+        if scope["method"] == "GET" and scope["path"] in ("/count", "/records"):
+            await self._answer_records(scope["path"], send)
+            return
         body = b""
         while True:
             msg = await receive()
@@ -69,7 +79,7 @@ class Receiver:
                 parsed = json.loads(body)
             except ValueError:
                 parsed = body.decode(errors="replace")
-        got = Received(time.time(), scope["path"], headers, parsed, 0, scope["query_string"].decode())
+        got = Received(arrived, scope["path"], headers, parsed, 0, scope["query_string"].decode())
         answer = b"ok"
         if self.respond is not None:
             status, extra, answer = self.respond(got)
@@ -78,12 +88,25 @@ class Receiver:
             status, extra = self.script.pop(0) if self.script else (self.default, {})
             extra = {"content-type": "text/plain", **extra}
         got.status = status
-        self.requests.append(got)
+        if self.compact:
+            post = parsed.get("post") if isinstance(parsed, dict) else None
+            event_id = str(post.get("event_id", "")) if isinstance(post, dict) else ""
+            self.records.append((arrived, headers.get("idempotency-key", ""), event_id))
+        else:
+            self.requests.append(got)
         if self.delay:
             await asyncio.sleep(self.delay)
         out_headers = [(k.encode(), v.encode()) for k, v in extra.items()]
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
         await send({"type": "http.response.body", "body": answer})
+
+    async def _answer_records(self, path: str, send: Any) -> None:
+        count = len(self.records) if self.compact else len(self.requests)
+        data = {"count": count} if path == "/count" else {"records": self.records}
+        body = json.dumps(data).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     def idempotency_keys(self) -> list[str]:
         return [r.headers.get("idempotency-key", "") for r in self.requests]

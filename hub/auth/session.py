@@ -45,6 +45,10 @@ class SessionCodec:
     def session(self, who: Principal) -> str:
         return self._seal("session", {"sub": who.id, "name": who.name, "scope": who.scope}, self.lifetime)
 
+    def is_session(self, token: str | None) -> bool:
+        """Whether a cookie value is an open console session (the API guard asks before any body is read)."""
+        return self._open("session", token) is not None
+
     def principal(self, request: Request) -> Principal | None:
         body = self._open("session", request.cookies.get(SESSION_COOKIE))
         if body is None:

@@ -10,8 +10,8 @@ import contextlib
 import json
 import logging
 import time
+import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -33,8 +33,22 @@ _NEVER_STORED = frozenset({"authorization", "cookie", "proxy-authorization"})
 ALLOW = "GET, HEAD, POST"
 
 
+_CHILDREN: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def labelled(metric: Any, label: str) -> Any:
+    """``metric.labels(label)``, remembered: prometheus_client looks it up under a lock every time."""
+    children = _CHILDREN.get(metric)
+    if children is None:
+        children = _CHILDREN[metric] = {}
+    child = children.get(label)
+    if child is None:
+        child = children[label] = metric.labels(label)
+    return child
+
+
 def reject(rt: Runtime, source_id: str, status: int, code: str, cause: str) -> HubError:
-    rt.metrics.events_rejected.labels(code).inc()
+    labelled(rt.metrics.events_rejected, code).inc()
     log.warning("webhook rejected", extra={"source_id": source_id, "code": code, "cause": cause})
     return HubError(status, code, cause)
 
@@ -80,6 +94,10 @@ def ingest_url(public_url: str, request_base: str, source_id: str) -> str:
 def source_context(rt: Runtime, source: SourceInfo, secret: str | None, request_base: str) -> SourceContext:
     settings = {**source.settings, **source.secret_settings}
     return SourceContext(source.id, secret, settings, ingest_url(rt.settings.public_url, request_base, source.id))
+
+
+def _with_secret(ctx: SourceContext, secret: str | None) -> SourceContext:
+    return ctx if secret == ctx.secret else SourceContext(ctx.id, secret, ctx.settings, ctx.ingest_url)
 
 
 def verify_rotating(
@@ -140,35 +158,35 @@ def new_events(
     headers: dict[str, str],
     body: bytes,
     now: float,
-) -> list[NewEvent]:
-    """The rows of a request's events; the raw body is kept once, with the first."""
-    out: list[NewEvent] = []
+    payloads: Sequence[str | None],
+    routes: Sequence[Sequence[RouteInfo]],
+) -> list[tuple[NewEvent, Sequence[RouteInfo]]]:
+    """The rows of a request's events with their routes; the raw body is kept once, with the first."""
+    out: list[tuple[NewEvent, Sequence[RouteInfo]]] = []
     for i, ev in enumerate(events):
-        out.append(
-            NewEvent(
-                source.id,
-                spec.id,
-                ev.type,
-                ev.dedup_key,
-                ev.subject,
-                headers,
-                body if i == 0 else b"",
-                now,
-                "ignored" if ev.ignored else "unrouted",
-                _payload_text(ev),
-                ev.dedup_window,
-            )
+        status = "ignored" if ev.ignored else ("routed" if routes[i] else "unrouted")
+        row = NewEvent(
+            source.id,
+            spec.id,
+            ev.type,
+            ev.dedup_key,
+            ev.subject,
+            headers,
+            body if i == 0 else b"",
+            now,
+            status,
+            payloads[i],
+            ev.dedup_window,
         )
+        out.append((row, routes[i]))
     return out
 
 
-async def _routes(rt: Runtime, source_id: str, events: Sequence[NewEvent]) -> list[tuple[NewEvent, list[RouteInfo]]]:
-    out: list[tuple[NewEvent, list[RouteInfo]]] = []
+async def _routes(rt: Runtime, source_id: str, events: Sequence[ParsedEvent]) -> list[list[RouteInfo]]:
+    out: list[list[RouteInfo]] = []
     try:
         for ev in events:
-            routes = [] if ev.status == "ignored" else await rt.cache.routes_for(source_id, ev.type)
-            status = ev.status if ev.status == "ignored" else ("routed" if routes else "unrouted")
-            out.append((ev if status == ev.status else replace(ev, status=status), routes))
+            out.append([] if ev.ignored else await rt.cache.routes_for(source_id, ev.type))
     except Exception as exc:
         raise storage_unavailable(rt, source_id, exc) from None
     return out
@@ -206,17 +224,17 @@ async def _receive(
         secret = verify_rotating(hooks, spec, source, ctx, raw, now)
     except VerificationError as exc:
         raise reject(rt, source.id, 401, exc.code, exc.message) from None
-    settings = {**source.settings, **source.secret_settings}
     try:
-        events = hooks.split(spec, source_context(rt, source, secret, request_base), raw, now)
+        events = hooks.split(spec, _with_secret(ctx, secret), raw, now)
         challenge = hooks.challenge(spec, events)
         if challenge is not None:
             return challenge
-        headers = stored_headers(raw.headers, spec, hooks, settings)
-        rows = new_events(spec, source, events, headers, hooks.stored_body(spec, raw), now)
+        headers = stored_headers(raw.headers, spec, hooks, ctx.settings)
+        payloads = [_payload_text(ev) for ev in events]
     except ParseError as exc:
         raise reject(rt, source.id, 400, exc.code, str(exc)) from None
-    batch = await _routes(rt, source.id, rows)
+    body = hooks.stored_body(spec, raw)
+    batch = new_events(spec, source, events, headers, body, now, payloads, await _routes(rt, source.id, events))
     try:
         stored = await rt.ingest.store_many(batch)
     except Exception as exc:
@@ -227,8 +245,8 @@ async def _receive(
             rt.metrics.events_duplicate.inc()
             log.info("duplicate webhook", extra={"source_id": source.id, "event_id": r.event_id})
         else:
-            rt.metrics.events_received.labels(spec.id).inc()
+            labelled(rt.metrics.events_received, spec.id).inc()
     if any(s.delivery_ids for s in stored):
         await rt.dispatcher.notify()
-    await after_ingest(rt, source, rows, stored)  # storage sources ask for a fetch of what changed (hub/storage)
+    await after_ingest(rt, source, [ev for ev, _ in batch], stored)  # storage sources: fetch what changed
     return hooks.reply(spec, receipts)

@@ -15,7 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 import orjson
 
 from hub.config_cache import RouteInfo
-from hub.ingest.store import Key, Known, NewEvent, StoredEvent, delivery_rows, keys_to_look_up, plan_batch
+from hub.ingest.store import (
+    DELIVERY_COLUMNS,
+    Key,
+    Known,
+    NewEvent,
+    StoredEvent,
+    delivery_values,
+    keys_to_look_up,
+    plan_batch,
+)
 
 _EVENT_COLS = (
     "id",
@@ -30,27 +39,21 @@ _EVENT_COLS = (
     "payload",
     "received_at",
 )
-_DELIVERY_COLS = (
-    "id",
-    "event_id",
-    "route_id",
-    "target_id",
-    "order_key",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "lease_until",
-    "last_error",
-    "last_status_code",
-    "created_at",
-    "updated_at",
-    "delivered_at",
-)
-_INSERT_EVENT = f"INSERT INTO events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' * len(_EVENT_COLS))})"
-_INSERT_DELIVERY = (
-    f"INSERT INTO deliveries ({', '.join(_DELIVERY_COLS)}) VALUES ({', '.join('?' * len(_DELIVERY_COLS))})"
-)
-_CHUNK = 500  # stays under SQLite's bound-parameter limit
+_DELIVERY_COLS = DELIVERY_COLUMNS
+_CHUNK = 500  # stays under SQLite's bound-parameter limit (999 before SQLite 3.32)
+
+
+def _insert_rows(
+    conn: sqlite3.Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[object, ...]]
+) -> None:
+    """Multi-row INSERTs: one statement step per chunk instead of one per row (executemany steps once a
+    row, and gives up and takes back the GIL each time: the event loop thread pays for that)."""
+    per = max(1, min(_CHUNK, 999 // len(columns)))
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    one = f"({', '.join('?' * len(columns))})"
+    for start in range(0, len(rows), per):
+        part = rows[start : start + per]
+        conn.execute(head + ", ".join([one] * len(part)), [value for row in part for value in row])
 
 
 def _known(conn: sqlite3.Connection, keys: set[Key]) -> dict[Key, Known]:
@@ -99,12 +102,11 @@ def write_batch(conn: sqlite3.Connection, batch: Sequence[tuple[NewEvent, Sequen
                     ev.received_at,
                 )
             )
-            rows = delivery_rows(plan.event_id, ev.subject, routes, ev.received_at)
-            deliveries.extend(tuple(r[c] for c in _DELIVERY_COLS) for r in rows)
-            results.append(StoredEvent(plan.event_id, False, [str(r["id"]) for r in rows]))
-        conn.executemany(_INSERT_EVENT, events)
-        if deliveries:
-            conn.executemany(_INSERT_DELIVERY, deliveries)
+            rows = [delivery_values(plan.event_id, ev.subject, route, ev.received_at) for route in routes]
+            deliveries.extend(rows)
+            results.append(StoredEvent(plan.event_id, False, [str(r[0]) for r in rows]))
+        _insert_rows(conn, "events", _EVENT_COLS, events)
+        _insert_rows(conn, "deliveries", _DELIVERY_COLS, deliveries)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

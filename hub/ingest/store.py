@@ -96,31 +96,49 @@ def plan_batch(events: Sequence[NewEvent], known: dict[Key, Known]) -> list[Plan
     return plans
 
 
+DELIVERY_COLUMNS = (
+    "id",
+    "event_id",
+    "route_id",
+    "target_id",
+    "order_key",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "lease_until",
+    "last_error",
+    "last_status_code",
+    "created_at",
+    "updated_at",
+    "delivered_at",
+)
+
+
+def delivery_values(event_id: str, subject: str | None, route: RouteInfo, now: float) -> tuple[object, ...]:
+    """A new pending delivery of an event on a route, as the values of ``DELIVERY_COLUMNS``."""
+    did = new_id("dlv")
+    return (
+        did,
+        event_id,
+        route.id,
+        route.target_id,
+        route.order_key(subject, did),
+        "pending",
+        0,
+        route.first_due(now),
+        None,
+        None,
+        None,
+        now,
+        now,
+        None,
+    )
+
+
 def delivery_rows(
     event_id: str, subject: str | None, routes: Sequence[RouteInfo], now: float
 ) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
-    for route in routes:
-        did = new_id("dlv")
-        rows.append(
-            {
-                "id": did,
-                "event_id": event_id,
-                "route_id": route.id,
-                "target_id": route.target_id,
-                "order_key": route.order_key(subject, did),
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": route.first_due(now),
-                "lease_until": None,
-                "last_error": None,
-                "last_status_code": None,
-                "created_at": now,
-                "updated_at": now,
-                "delivered_at": None,
-            }
-        )
-    return rows
+    return [dict(zip(DELIVERY_COLUMNS, delivery_values(event_id, subject, r, now), strict=True)) for r in routes]
 
 
 def _event_values(plan: Planned, ev: NewEvent) -> dict[str, object]:

@@ -31,13 +31,23 @@ class Deployment:
             **env,
         }
         self.api = HubProcess(["serve", "--port", str(self.port)], self.env, tmp_path / "api.log")
-        self.workers = [HubProcess(["worker"], self.env, tmp_path / f"worker{i}.log") for i in range(workers)]
+        # each worker serves its metrics once it is ready: that is what start() waits for
+        self.worker_ports = [int(self.env.get("HUB_METRICS_PORT") or free_port()) for _ in range(workers)]
+        self.workers = [
+            HubProcess(["worker"], {**self.env, "HUB_METRICS_PORT": str(port)}, tmp_path / f"worker{i}.log")
+            for i, port in enumerate(self.worker_ports)
+        ]
 
     async def start(self) -> None:
+        """The API, then the workers; returns once every one of them is ready (no fixed sleeps)."""
         self.api.start()
         await asyncio.to_thread(self.api.wait_healthy, self.base)
         for w in self.workers:
             w.start()
+        await asyncio.gather(*(self.wait_worker(i) for i in range(len(self.workers))))
+
+    async def wait_worker(self, i: int) -> None:
+        await asyncio.to_thread(self.workers[i].wait_healthy, f"http://127.0.0.1:{self.worker_ports[i]}")
 
     async def restart_api(self) -> None:
         self.api.start()

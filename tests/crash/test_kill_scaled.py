@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import wait_for
 from tests.crash.harness import (
     Burst,
     Deployment,
@@ -67,6 +67,7 @@ async def test_worker_stopped_while_sending(
                 killed.set()
                 await asyncio.sleep(0.5)
                 hub.workers[0].start()
+                await hub.wait_worker(0)
 
             killer = asyncio.create_task(kill_when_busy())
             await burst.run(concurrency=16)
@@ -153,13 +154,11 @@ async def test_target_down_then_recovers_everything_arrives_in_thread_order(
                     sent.setdefault(f"github:octocat/Hello-World#{n}", []).append(burst.accepted[i])
 
             await asyncio.gather(*(one_issue(n) for n in range(12)))
-
-            async def sending() -> bool:  # the workers are up (slow to start on a loaded machine)
-                return bool(rx.requests)
-
-            await wait_for(sending, timeout=60)
-            await asyncio.sleep(2.0)  # the target keeps failing for a while
-            assert rx.requests and all(r.status == 503 for r in rx.requests)
+            deadline = time.monotonic() + 60
+            while len(rx.requests) < 12:  # the target keeps failing for a while: every thread was tried
+                assert time.monotonic() < deadline, f"only {len(rx.requests)} attempts while the target was down"
+                await asyncio.sleep(0.1)
+            assert all(r.status == 503 for r in rx.requests)
             rx.default = 200
             await wait_received(rx, set(burst.accepted.values()))
             assert_ledger(rx, burst.accepted, max_duplicates=0)
@@ -191,12 +190,19 @@ async def test_worker_serves_its_metrics(tmp_path: Path, pg_database: str, redis
             burst = Burst(c, await setup_pipeline(c, rx), issue_payloads(5))
             await burst.run(concurrency=1)
             await wait_received(rx, set(burst.accepted.values()))
+            worker_lines = ('hub_deliveries_total{outcome="delivered"} 5.0', "hub_attempt_latency_seconds_count 5.0")
+            api_lines = (
+                'hub_events_received_total{connector="github"} 5.0',
+                'hub_deliveries_by_status{status="delivered"} 5.0',
+            )
+            deadline = time.monotonic() + 30
             async with httpx.AsyncClient() as scrape:
-                text = (await scrape.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
-            assert 'hub_deliveries_total{outcome="delivered"} 5.0' in text
-            assert "hub_attempt_latency_seconds_count 5.0" in text
-            api_metrics = (await c.get("/metrics")).text
-            assert 'hub_events_received_total{connector="github"} 5.0' in api_metrics
-            assert 'hub_deliveries_by_status{status="delivered"} 5.0' in api_metrics
+                while True:  # the receiver has them a moment before the worker has recorded them
+                    text = (await scrape.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+                    api_metrics = (await c.get("/metrics")).text
+                    if all(x in text for x in worker_lines) and all(x in api_metrics for x in api_lines):
+                        break
+                    assert time.monotonic() < deadline, (text, api_metrics)
+                    await asyncio.sleep(0.1)
         finally:
             hub.stop()
