@@ -211,7 +211,7 @@ async def test_query_echo_handshake_head_and_get_answers(client: httpx.AsyncClie
     assert echo.headers["x-content-type-options"] == "nosniff"
     assert (await client.head(f"/hooks/{src['id']}")).status_code == 200
     plain_get = await client.get(f"/hooks/{src['id']}")
-    assert plain_get.status_code == 405 and plain_get.headers["allow"] == "GET, HEAD, POST"
+    assert plain_get.status_code == 405 and plain_get.headers["allow"] == "GET, HEAD, POST, OPTIONS"
 
 
 async def test_the_signed_url_is_the_public_url_behind_a_proxy(tmp_path: Path) -> None:

@@ -89,7 +89,7 @@ async def test_a_token_in_a_source_specific_header_is_never_stored(client: httpx
 async def test_get_on_a_source_without_handshake_says_what_is_allowed(client: httpx.AsyncClient) -> None:
     sid = await _generic_source(client)
     resp = await client.get(f"/hooks/{sid}")
-    assert resp.status_code == 405 and resp.headers["allow"] == "GET, HEAD, POST"
+    assert resp.status_code == 405 and resp.headers["allow"] == "GET, HEAD, POST, OPTIONS"
 
 
 def test_spec_errors_name_the_file(tmp_path: Path) -> None:

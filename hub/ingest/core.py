@@ -30,7 +30,7 @@ from hub.storage.notify import after_ingest
 
 log = logging.getLogger("hub.ingest")
 _NEVER_STORED = frozenset({"authorization", "cookie", "proxy-authorization"})
-ALLOW = "GET, HEAD, POST"
+ALLOW = "GET, HEAD, POST, OPTIONS"  # as the methods guard answers OPTIONS for the path
 
 
 _CHILDREN: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
