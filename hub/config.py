@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(32, gt=0, le=1000, description="Deliveries sent at once per worker.")
     delivery_timeout: float = Field(15.0, gt=0, description="Seconds before an outbound request times out.")
+    render_processes: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="Processes that render mappings, away from the event loop (0: on the loop, no isolation).",
+    )
+    render_deadline: float = Field(
+        2.0, gt=0, le=60, description="Seconds one delivery's mapping may render before its process is killed."
+    )
+    render_memory_mb: int = Field(1024, ge=0, description="Address-space limit of a render process in MiB (0: none).")
     delivery_lease: float = Field(
         60.0,
         gt=0,

@@ -22,6 +22,7 @@ from hub.db.engine import create_engine
 from hub.delivery.ratelimit import LocalRateLimiter, RateLimiter
 from hub.ingest.batcher import IngestBatcher
 from hub.mapping.catalogue import MappingCatalogue, builtin_mappings
+from hub.mapping.pool import RenderPool
 from hub.metrics import Metrics
 from hub.targets.egress import EgressPolicy, PolicyResolver
 from hub.targets.oauth import TokenCache
@@ -60,13 +61,17 @@ class Runtime:
     ingest: IngestBatcher = field(init=False)
     tokens: TokenCache = field(init=False)  # outbound OAuth2 tokens, encrypted at rest
     inbox: SqlInboxStore = field(init=False)
+    renderer: RenderPool = field(init=False)  # mappings render in killable processes
 
     def __post_init__(self) -> None:
+        s = self.settings
+        self.renderer = RenderPool(s.render_processes, s.render_deadline, s.render_memory_mb)
         self.ingest = IngestBatcher(self.engine)
         self.tokens = TokenCache(self.http, SqlTokenStore(self.engine, self.box), self.egress)
         self.inbox = SqlInboxStore(self.engine)
 
     async def close(self) -> None:
+        await self.renderer.close()
         await self.http.aclose()
         await self.engine.dispose()
 

@@ -102,13 +102,20 @@ class EmbeddedWorker:
         return len(ids)
 
     async def _process(self, ids: list[str]) -> None:
+        held = len(ids)
+
+        def release(n: int) -> None:  # part of the batch is done, the rest waits for a slow mapping
+            nonlocal held
+            held -= n
+            self._active -= n
+            self._wake.set()
+
         try:
-            await process_batch(self.rt, ids)
+            await process_batch(self.rt, ids, release)
         except Exception:
             log.exception("processing a batch failed; its leases will expire and it will be retried")
         finally:
-            self._active -= len(ids)
-            self._wake.set()
+            release(held)
 
     async def _sleep(self) -> None:
         timeout = self.rt.settings.poll_interval

@@ -8,14 +8,13 @@ import logging
 import random
 import time
 import traceback
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from hub.config_cache import RouteInfo, TargetInfo
-from hub.connectors.parse import ParseError
 from hub.db import tables as t
 from hub.delivery.anchors import AnchorKey, NewAnchor, load_anchors, thread_hash, write_anchors
 from hub.delivery.breaker import DISABLED_RECHECK, disable, load_states, observe
@@ -23,9 +22,9 @@ from hub.delivery.flow import BatchFlow, flow_wait, policy_of
 from hub.delivery.folding import digest_post, fold, with_updates
 from hub.delivery.schedule import next_delay
 from hub.ids import new_id
-from hub.mapping.context import mapping_context, stored_payload
+from hub.mapping.pool import StoredEvent
 from hub.mapping.post import Mention, Post
-from hub.mapping.render import MappingError, MappingTimedOut, applies, render_post
+from hub.mapping.render import MappingError, MappingTimedOut
 from hub.runtime import Runtime
 from hub.targets.base import DeliveryContext, SendResult, Target, ThreadAnchor, scrub
 from hub.targets.registry import get_target
@@ -33,6 +32,7 @@ from hub.targets.registry import get_target
 log = logging.getLogger("hub.delivery")
 _rng = random.Random()
 _T = TypeVar("_T")
+SLOW_RENDER = 0.05  # seconds: deliveries whose mapping renders longer are sent apart from their batch
 
 
 @dataclass
@@ -115,13 +115,15 @@ def _final(row: Any, status: str, error: str, now: float) -> Outcome:
 
 
 async def _render(rt: Runtime, ev: Any, route: RouteInfo) -> tuple[Post | None, str]:
-    """The Post of one stored event through the route's mapping (None: its ``when`` skips it)."""
+    """The Post of one stored event through the route's mapping (None: its ``when`` skips it), rendered
+    in a render process under its deadline (hub/mapping/pool.py)."""
     spec = await rt.cache.connector(ev.connector)
-    payload = stored_payload(ev.payload, ev.body, ev.headers, spec)
     source = await rt.cache.source(ev.source_id)
-    context = mapping_context(
-        payload=payload,
-        spec=spec,
+    mapping, version = rt.mappings.resolve_versioned(ev.connector, ev.type, route.mapping)
+    event = StoredEvent(
+        body=ev.body,
+        payload_text=ev.payload,
+        headers=ev.headers,
         event_id=ev.event_id,
         event_type=ev.type,
         source_id=ev.source_id,
@@ -129,12 +131,8 @@ async def _render(rt: Runtime, ev: Any, route: RouteInfo) -> tuple[Post | None, 
         subject=ev.subject,
         received_at=ev.received_at,
         source_name=source.name if source else "",
-        directory=await rt.cache.directory(),
     )
-    mapping, version = rt.mappings.resolve_versioned(ev.connector, ev.type, route.mapping)
-    if not applies(mapping, context):
-        return None, version
-    return render_post(mapping, context), version
+    return await rt.renderer.render(event, spec, mapping, await rt.cache.directory()), version
 
 
 async def _calm_post(rt: Runtime, row: Any, route: RouteInfo, now: float) -> tuple[Post | None, str]:
@@ -178,7 +176,7 @@ async def _prepare(rt: Runtime, row: Any) -> Prepared | Outcome:
         if delay is None:
             return _final(row, "failed", f"mapping failed: {exc}", now)
         return Outcome(row.id, row.lease_until, "pending", row.attempts + 1, now + delay, f"mapping failed: {exc}")
-    except (MappingError, ParseError) as exc:
+    except MappingError as exc:
         return _final(row, "failed", f"mapping failed: {exc}", now)
     if not target_info.enabled:  # not an attempt: the delivery waits until the target is enabled again
         return Outcome(
@@ -318,9 +316,11 @@ async def _record(rt: Runtime, outcomes: list[Outcome]) -> None:
     rt.metrics.record(outcomes)
 
 
-async def process_batch(rt: Runtime, ids: list[str]) -> None:
+async def process_batch(rt: Runtime, ids: list[str], release: Callable[[int], None] | None = None) -> None:
     """Prepare a batch of claimed deliveries, read their threads' anchors in one query, send them
-    concurrently, then write every outcome in one transaction."""
+    concurrently, then write every outcome in one transaction. Deliveries whose mapping is still
+    rendering after ``SLOW_RENDER`` seconds go on as a second group: a heavy mapping does not hold the
+    others. ``release(n)`` is told as each group is finished."""
     if not ids:
         return
     rows = await _load(rt, ids)
@@ -329,7 +329,18 @@ async def process_batch(rt: Runtime, ids: list[str]) -> None:
     if not rows:
         return
     flow = BatchFlow(await load_states(rt.engine, {r.target_id for r in rows}))
-    staged = await asyncio.gather(*(_safely(r, _prepare(rt, r)) for r in rows))
+    tasks = [asyncio.ensure_future(_safely(r, _prepare(rt, r))) for r in rows]
+    waiting = set(tasks)
+    while waiting:  # the group ready now goes on; the slower ones follow as they get ready
+        ready, waiting = await asyncio.wait(waiting, timeout=SLOW_RENDER)
+        if ready:
+            await _finish(rt, [task.result() for task in tasks if task in ready], flow)
+            if waiting and release is not None:
+                release(len(ready))
+
+
+async def _finish(rt: Runtime, staged: list[Prepared | Outcome], flow: BatchFlow) -> None:
+    """Send the prepared deliveries of a group and record the outcomes of all."""
     outcomes = [s for s in staged if isinstance(s, Outcome)]
     ready = [s for s in staged if isinstance(s, Prepared)]
     try:
@@ -341,7 +352,8 @@ async def process_batch(rt: Runtime, ids: list[str]) -> None:
     sent = await asyncio.gather(*(_safely(p.row, _send(rt, p, flow, _anchor_of(p, anchors))) for p in ready))
     for p, out in zip(ready, sent, strict=True):
         out.mapping_version = p.mapping_version
-    await _record(rt, outcomes + list(sent))
+    if outcomes or sent:
+        await _record(rt, outcomes + list(sent))
 
 
 def _anchor_of(p: Prepared, anchors: dict[AnchorKey, ThreadAnchor]) -> ThreadAnchor | None:
