@@ -62,13 +62,19 @@ class Runtime:
     tokens: TokenCache = field(init=False)  # outbound OAuth2 tokens, encrypted at rest
     inbox: SqlInboxStore = field(init=False)
     renderer: RenderPool = field(init=False)  # mappings render in killable processes
-
     def __post_init__(self) -> None:
         s = self.settings
         self.renderer = RenderPool(s.render_processes, s.render_deadline, s.render_memory_mb)
         self.ingest = IngestBatcher(self.engine)
         self.tokens = TokenCache(self.http, SqlTokenStore(self.engine, self.box), self.egress)
         self.inbox = SqlInboxStore(self.engine)
+
+    @property
+    def direct(self) -> AiohttpTransport | None:
+        """The HTTP client's aiohttp transport, for sends that need no httpx feature (a mock is never
+        bypassed)."""
+        transport = self.http._transport
+        return transport if isinstance(transport, AiohttpTransport) else None
 
     async def close(self) -> None:
         await self.renderer.close()

@@ -215,6 +215,7 @@ async def _send(rt: Runtime, p: Prepared, flow: BatchFlow, anchor: ThreadAnchor 
         tokens=rt.tokens,
         inbox=rt.inbox,
         direct_to=p.direct_to,
+        direct=rt.direct,
     )
     try:  # a total limit: a target that trickles its answer must not outlive the batch's leases
         async with asyncio.timeout(rt.settings.delivery_timeout + 1):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict
 
 from hub import __version__
@@ -159,6 +160,7 @@ class DeliveryContext:
     tokens: TokenCache | None = None
     inbox: InboxStore | None = None
     direct_to: Mention | None = None
+    direct: AiohttpTransport | None = None  # the client's own transport, for sends that need no httpx feature
 
     def clock(self) -> float:
         return self.now or time.time()

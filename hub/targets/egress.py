@@ -16,6 +16,7 @@ are never followed.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -72,12 +73,19 @@ class EgressPolicy:
 
     def check_url(self, url: str) -> None:
         """Refuse a URL whose host is a refused IP literal (host names are checked at connect time)."""
-        host = httpx.URL(url).host
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            return
-        self.check_ip(ip, host)
+        host, ip = _literal_host(url)
+        if ip is not None:
+            self.check_ip(ip, host)
+
+
+@functools.lru_cache(maxsize=4096)
+def _literal_host(url: str) -> tuple[str, IPAddress | None]:
+    """A URL's host, and its address when it is an IP literal (parsed once per URL: sends are hot)."""
+    host = httpx.URL(url).host
+    try:
+        return host, ipaddress.ip_address(host)
+    except ValueError:
+        return host, None
 
 
 class PolicyResolver(AbstractResolver):

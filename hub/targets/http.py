@@ -21,6 +21,7 @@ from hub.targets.base import (
     scrub,
     user_agent,
 )
+from hub.targets.direct import send_direct
 from hub.targets.egress import EgressBlocked, egress_refusal
 from hub.targets.oauth import RenewableAuth, TokenError
 
@@ -32,6 +33,9 @@ def encode_json(body: Any) -> bytes:
 
 async def _exchange(req: OutboundRequest, ctx: DeliveryContext) -> Answer:
     headers = {"User-Agent": user_agent(), **req.headers}
+    if ctx.direct is not None and req.auth is None and req.form is None:  # the hot path: no httpx layer
+        headers.setdefault("Content-Type", "application/json")
+        return await send_direct(ctx.direct, req.method, req.url, headers, encode_json(req.json), ctx.timeout)
     if req.form is not None:
         request = ctx.client.build_request(req.method, req.url, data=req.form, headers=headers, timeout=ctx.timeout)
     else:
