@@ -62,6 +62,7 @@ class Runtime:
     tokens: TokenCache = field(init=False)  # outbound OAuth2 tokens, encrypted at rest
     inbox: SqlInboxStore = field(init=False)
     renderer: RenderPool = field(init=False)  # mappings render in killable processes
+
     def __post_init__(self) -> None:
         s = self.settings
         self.renderer = RenderPool(s.render_processes, s.render_deadline, s.render_memory_mb)

@@ -71,34 +71,54 @@ class Prepared:
         return (self.info.id, thread_hash(self.post.thread_key))
 
 
-async def _load(rt: Runtime, ids: list[str]) -> list[Any]:
-    d, e = t.deliveries, t.events
-    stmt = (
-        sa.select(
-            d.c.id,
-            d.c.event_id,
-            d.c.route_id,
-            d.c.target_id,
-            d.c.attempts,
-            d.c.retry_base,
-            d.c.lease_until,
-            d.c.last_error,
-            d.c.last_status_code,
-            d.c.order_key,
-            e.c.type,
-            e.c.body,
-            e.c.payload,
-            e.c.headers,
-            e.c.source_id,
-            e.c.connector,
-            e.c.subject,
-            e.c.received_at,
-        )
-        .join(e, e.c.id == d.c.event_id)
-        .where(d.c.id.in_(ids))
+_d, _e = t.deliveries, t.events
+# built once: SQLAlchemy keys its compiled-statement cache on the statement, which costs per new object
+_LOAD = (
+    sa.select(
+        _d.c.id,
+        _d.c.event_id,
+        _d.c.route_id,
+        _d.c.target_id,
+        _d.c.attempts,
+        _d.c.retry_base,
+        _d.c.lease_until,
+        _d.c.last_error,
+        _d.c.last_status_code,
+        _d.c.order_key,
+        _e.c.type,
+        _e.c.body,
+        _e.c.payload,
+        _e.c.headers,
+        _e.c.source_id,
+        _e.c.connector,
+        _e.c.subject,
+        _e.c.received_at,
     )
+    .join(_e, _e.c.id == _d.c.event_id)
+    .where(_d.c.id.in_(sa.bindparam("ids", expanding=True)))
+)
+_RECORD = (
+    sa.update(_d)
+    .where(_d.c.id == sa.bindparam("b_id"), _d.c.status == "sending", _d.c.lease_until == sa.bindparam("b_lease"))
+    .values(
+        status=sa.bindparam("b_status"),
+        attempts=sa.bindparam("b_attempts"),
+        next_attempt_at=sa.bindparam("b_next"),
+        last_error=sa.bindparam("b_error"),
+        last_status_code=sa.bindparam("b_code"),
+        delivered_at=sa.bindparam("b_delivered"),
+        remote_id=sa.bindparam("b_remote_id"),
+        remote_url=sa.bindparam("b_remote_url"),
+        mapping_version=sa.func.coalesce(sa.bindparam("b_mapping", type_=sa.String), _d.c.mapping_version),
+        lease_until=None,
+        updated_at=sa.bindparam("b_updated"),
+    )
+)
+
+
+async def _load(rt: Runtime, ids: list[str]) -> list[Any]:
     async with rt.engine.connect() as conn:
-        return list(await conn.execute(stmt))
+        return list(await conn.execute(_LOAD, {"ids": ids}))
 
 
 def _retry_delay(
@@ -260,24 +280,6 @@ async def _send(rt: Runtime, p: Prepared, flow: BatchFlow, anchor: ThreadAnchor 
 
 async def _record(rt: Runtime, outcomes: list[Outcome]) -> None:
     now = time.time()
-    d = t.deliveries
-    update = (
-        sa.update(d)
-        .where(d.c.id == sa.bindparam("b_id"), d.c.status == "sending", d.c.lease_until == sa.bindparam("b_lease"))
-        .values(
-            status=sa.bindparam("b_status"),
-            attempts=sa.bindparam("b_attempts"),
-            next_attempt_at=sa.bindparam("b_next"),
-            last_error=sa.bindparam("b_error"),
-            last_status_code=sa.bindparam("b_code"),
-            delivered_at=sa.bindparam("b_delivered"),
-            remote_id=sa.bindparam("b_remote_id"),
-            remote_url=sa.bindparam("b_remote_url"),
-            mapping_version=sa.func.coalesce(sa.bindparam("b_mapping", type_=sa.String), d.c.mapping_version),
-            lease_until=None,
-            updated_at=now,
-        )
-    )
     params = [
         {
             "b_id": o.delivery_id,
@@ -291,6 +293,7 @@ async def _record(rt: Runtime, outcomes: list[Outcome]) -> None:
             "b_remote_id": o.attempt.remote_id if o.attempt and o.status == "delivered" else None,
             "b_remote_url": o.attempt.remote_url if o.attempt and o.status == "delivered" else None,
             "b_mapping": o.mapping_version,
+            "b_updated": now,
         }
         for o in outcomes
     ]
@@ -312,7 +315,7 @@ async def _record(rt: Runtime, outcomes: list[Outcome]) -> None:
     async with rt.engine.begin() as conn:
         if attempt_rows:
             await conn.execute(t.attempts.insert(), attempt_rows)
-        await conn.execute(update, params)
+        await conn.execute(_RECORD, params)
         await write_anchors(conn, [o.anchor for o in outcomes if o.anchor is not None], now)
     rt.metrics.record(outcomes)
 

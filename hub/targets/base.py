@@ -9,6 +9,7 @@ to ``read_answer``, which says delivered / retry / dead / gone and which remote 
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import math
 import socket
@@ -182,17 +183,28 @@ def redact_url(url: str) -> str:
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """``text`` (an error message, a traceback, an answer) with every secret hidden; for a secret URL, its
     path and query too, as client errors quote URLs in their own spelling."""
+    if not text:
+        return text
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, redact_url(secret) if "://" in secret else "***")
-        if "://" in secret:
-            try:
-                u = httpx.URL(secret)
-            except Exception:  # not a URL httpx can read: the whole value was replaced above
-                continue
-            for part in (u.raw_path.decode("ascii", "replace"), u.path, u.query.decode("ascii", "replace")):
-                if len(part) > 1:
-                    text = text.replace(part, "/…" if part.startswith("/") else "…")
+        if "://" not in secret:
+            text = text.replace(secret, "***")
+            continue
+        redacted, parts = _url_secret(secret)
+        text = text.replace(secret, redacted)
+        for part in parts:
+            text = text.replace(part, "/…" if part.startswith("/") else "…")
     return text
+
+
+@functools.lru_cache(maxsize=1024)
+def _url_secret(url: str) -> tuple[str, tuple[str, ...]]:
+    """A secret URL's redacted form and the parts of it (path, query) to hide too: parsed once per URL."""
+    try:
+        u = httpx.URL(url)
+    except Exception:  # not a URL httpx can read: only the whole value is replaced
+        return redact_url(url), ()
+    parts = (u.raw_path.decode("ascii", "replace"), u.path, u.query.decode("ascii", "replace"))
+    return redact_url(url), tuple(p for p in parts if len(p) > 1)
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
