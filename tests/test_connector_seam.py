@@ -74,6 +74,13 @@ SPEC: dict[str, Any] = {
 }
 
 
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Mappings render on the loop here: these hooks are injected into this process only (a real hooks
+    module, under hub/connectors/hooks/, is imported by the render processes too)."""
+    return make_settings(tmp_path, render_processes=0)
+
+
 @pytest.fixture(autouse=True)
 def batch_hooks() -> Any:
     connector_mod._loaded["test_batchy"] = BatchHooks()

@@ -19,7 +19,10 @@ _d = t.deliveries
 _p = t.deliveries.alias("earlier")
 
 
-def _nothing_ahead(now: float) -> sa.ColumnElement[bool]:
+_NOW = sa.bindparam("now", type_=sa.Float)
+
+
+def _nothing_ahead() -> sa.ColumnElement[bool]:
     """No earlier unfinished delivery of the thread, and none of it being sent under a live lease (a send
     whose lease ran out no longer holds its thread: its worker died)."""
     return ~sa.exists().where(
@@ -28,20 +31,28 @@ def _nothing_ahead(now: float) -> sa.ColumnElement[bool]:
         _p.c.id != _d.c.id,
         # literals, not bound parameters: SQLite uses the partial index only when it can see them
         _p.c.status.in_([sa.literal_column(f"'{s}'") for s in UNFINISHED]),
-        sa.or_(_p.c.id < _d.c.id, sa.and_(_p.c.status == sa.literal_column("'sending'"), _p.c.lease_until >= now)),
+        sa.or_(_p.c.id < _d.c.id, sa.and_(_p.c.status == sa.literal_column("'sending'"), _p.c.lease_until >= _NOW)),
     )
 
 
-def _claim(candidates: sa.Select[tuple[str]], limit: int, lease_until: float, now: float, pg: bool) -> sa.Update:
-    candidates = candidates.where(_nothing_ahead(now)).limit(limit)
+def _claim(candidates: sa.Select[tuple[str]], pg: bool) -> sa.Update:
+    candidates = candidates.where(_nothing_ahead()).limit(sa.bindparam("limit", type_=sa.Integer))
     if pg:
         candidates = candidates.with_for_update(skip_locked=True)
     return (
         sa.update(_d)
         .where(_d.c.id.in_(candidates.scalar_subquery()))
-        .values(status="sending", lease_until=lease_until, updated_at=now)
+        .values(status="sending", lease_until=sa.bindparam("lease_until", type_=sa.Float), updated_at=_NOW)
         .returning(_d.c.id)
     )
+
+
+_PENDING = (
+    sa.select(_d.c.id).where(_d.c.status == "pending", _d.c.next_attempt_at <= _NOW).order_by(_d.c.next_attempt_at)
+)
+_EXPIRED = sa.select(_d.c.id).where(_d.c.status == "sending", _d.c.lease_until < _NOW)
+# built once per dialect: a new statement object per claim costs its cache key every time
+_CLAIMS = {pg: (_claim(_PENDING, pg), _claim(_EXPIRED, pg)) for pg in (False, True)}
 
 
 async def claim_due(engine: AsyncEngine, limit: int, lease_until: float, now: float) -> list[str]:
@@ -50,15 +61,13 @@ async def claim_due(engine: AsyncEngine, limit: int, lease_until: float, now: fl
     Two index range scans, never a table scan: pending ones by (status, next_attempt_at), then
     deliveries whose lease ran out (a worker died) by status.
     """
-    pg = engine.dialect.name == "postgresql"
-    pending = (
-        sa.select(_d.c.id).where(_d.c.status == "pending", _d.c.next_attempt_at <= now).order_by(_d.c.next_attempt_at)
-    )
-    expired = sa.select(_d.c.id).where(_d.c.status == "sending", _d.c.lease_until < now)
+    pending, expired = _CLAIMS[engine.dialect.name == "postgresql"]
+    params = {"now": now, "lease_until": lease_until, "limit": limit}
     async with engine.begin() as conn:
-        ids = [r[0] for r in await conn.execute(_claim(pending, limit, lease_until, now, pg))]
+        ids = [r[0] for r in await conn.execute(pending, params)]
         if len(ids) < limit:
-            ids += [r[0] for r in await conn.execute(_claim(expired, limit - len(ids), lease_until, now, pg))]
+            params["limit"] = limit - len(ids)
+            ids += [r[0] for r in await conn.execute(expired, params)]
     return ids
 
 
