@@ -18,7 +18,7 @@ from hub.storage.loop import run_storage
 
 log = logging.getLogger("hub.worker")
 MAX_BATCH = 50
-MAX_YIELD = 0.5  # while ingest is bursting, still claim at least this often
+MAX_YIELD = 0.05  # while ingest is bursting, still claim at least this often (32 per 50 ms: 640/s)
 
 
 class EmbeddedWorker:
