@@ -152,7 +152,7 @@ async def _render(rt: Runtime, ev: Any, route: RouteInfo) -> tuple[Post | None, 
         received_at=ev.received_at,
         source_name=source.name if source else "",
     )
-    return await rt.renderer.render(event, spec, mapping, await rt.cache.directory()), version
+    return await rt.renderer.render(event, spec, mapping, await rt.cache.directory(), route.id), version
 
 
 async def _calm_post(rt: Runtime, row: Any, route: RouteInfo, now: float) -> tuple[Post | None, str]:

@@ -24,6 +24,7 @@ class MappingCatalogue:
         self._specs: dict[str, MappingSpec] = dict(specs or {})
         self._managed: dict[str, tuple[MappingSpec, int]] = {}
         self._defaults: dict[tuple[str, str], str | None] = {}
+        self._inline_cache: dict[int, tuple[dict[str, Any], MappingSpec]] = {}
 
     def set_managed(self, managed: dict[str, tuple[MappingSpec, int]]) -> None:
         self._managed = dict(managed)
@@ -95,6 +96,17 @@ class MappingCatalogue:
         """The mapping a route uses for one event; MappingError when there is none."""
         return self.resolve_versioned(connector, event_type, ref)[0]
 
+    def _inline(self, ref: dict[str, Any]) -> MappingSpec:
+        """A route's inline mapping, parsed once per configuration snapshot (the dict is the snapshot's)."""
+        cached = self._inline_cache.get(id(ref))
+        if cached is not None and cached[0] is ref:
+            return cached[1]
+        spec = parse_inline(ref)
+        if len(self._inline_cache) > 1024:
+            self._inline_cache.clear()
+        self._inline_cache[id(ref)] = (ref, spec)
+        return spec
+
     def resolve_versioned(self, connector: str, event_type: str, ref: MappingRef) -> tuple[MappingSpec, str]:
         """The mapping and which version of what it is: ``builtin:<name>``, ``<name>@<version>``, ``inline``."""
         if ref is None:
@@ -103,7 +115,7 @@ class MappingCatalogue:
                 raise MappingError(f"no default mapping for {connector} event {event_type}")
             return self._specs[name], f"builtin:{name}"
         if isinstance(ref, dict):
-            return parse_inline(ref), "inline"
+            return self._inline(ref), "inline"
         managed = self._managed.get(ref)
         if managed is not None:
             return managed[0], f"{ref}@{managed[1]}"

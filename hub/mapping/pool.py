@@ -68,6 +68,7 @@ class _Pending:
     job: RenderJob
     objects: dict[int, Any]
     future: asyncio.Future[RenderAnswer]
+    lane: str  # jobs of a lane seen slow lately go one at a time
     queued: bool = True  # in the pool's queue (also when a process holds it behind a slow job)
 
 
@@ -109,7 +110,7 @@ class RenderPool:
         self._queue: deque[_Pending] = deque()
         self._procs: list[_Process] = []
         self._starting = 0
-        self._slow: dict[int, float] = {}  # mapping key → until when its jobs go one at a time
+        self._slow: dict[str, float] = {}  # lane → until when its jobs go one at a time
         self._kept: dict[int, Any] = {}  # strong references: a key (an id) is not reused while sent
         self._watch: asyncio.Task[None] | None = None
         self._dispatch_soon = False
@@ -117,9 +118,15 @@ class RenderPool:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def render(
-        self, event: StoredEvent, spec: ConnectorSpec | None, mapping: MappingSpec, directory: Directory | None
+        self,
+        event: StoredEvent,
+        spec: ConnectorSpec | None,
+        mapping: MappingSpec,
+        directory: Directory | None,
+        lane: str = "",
     ) -> Post | None:
-        """The Post (None when the mapping's ``when`` skips the event); MappingError and its kinds."""
+        """The Post (None when the mapping's ``when`` skips the event); MappingError and its kinds.
+        ``lane`` (a route) is what a slow render marks slow, the mapping when none is given."""
         objects = {id(o): o for o in (spec, mapping, directory) if o is not None}
         job = RenderJob(
             next(self._ids),
@@ -133,7 +140,7 @@ class RenderPool:
         if self._closed:
             raise MappingTimedOut("hub is stopping")
         self._loop = asyncio.get_running_loop()
-        pending = _Pending(job, objects, self._loop.create_future())
+        pending = _Pending(job, objects, self._loop.create_future(), lane or str(id(mapping)))
         self._queue.append(pending)
         self._start()
         if not self._dispatch_soon:  # every job submitted in this turn of the loop goes in one message
@@ -194,7 +201,7 @@ class RenderPool:
         for p in self._queue:
             p.queued = False
             if not p.future.done() and p.job.job_id not in running:  # a running job is not run twice
-                (slow if self._slow.get(p.job.mapping_key, 0.0) > now else normal).append(p)
+                (slow if self._slow.get(p.lane, 0.0) > now else normal).append(p)
         self._queue.clear()
         slow_busy = sum(1 for p in self._procs if p.inflight and p.slow_lane)
         while idle and (normal or slow):
@@ -301,7 +308,7 @@ class RenderPool:
                     self._lost(proc, f"the mapping took more than {self.deadline:g}s to render: stopped")
                 elif running > self.slow_after:
                     if proc.warm:
-                        self._slow[proc.inflight[0].job.mapping_key] = now + SLOW_MEMORY
+                        self._slow[proc.inflight[0].lane] = now + SLOW_MEMORY
                     if self._requeue(list(itertools.islice(proc.inflight, 1, None))):
                         self._dispatch()
             held = all(p.inflight and now - p.head_since > self.slow_after for p in self._procs)
