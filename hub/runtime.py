@@ -97,7 +97,7 @@ def build_runtime(settings: Settings, transport: httpx.AsyncBaseTransport | None
     return Runtime(settings, engine, box, connectors, mappings, cache, http, egress)
 
 
-def outbound_transport(max_connections: int, egress: EgressPolicy) -> httpx.AsyncBaseTransport:
+def outbound_transport(max_connections: int, egress: EgressPolicy) -> AiohttpTransport:
     """aiohttp under the httpx API (several times less CPU per request than httpcore), resolving host
     names through the egress policy at connect time."""
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=100)
