@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection
 
 from hub.mapping.child import serve
 
+SPAWN_TIMEOUT = 10.0  # seconds: a zygote starting on a very busy machine, then forking
 _lock = threading.Lock()
 _zygote: tuple[subprocess.Popen[bytes], socket.socket] | None = None
 
@@ -35,13 +36,16 @@ def _start() -> tuple[subprocess.Popen[bytes], socket.socket]:
         start_new_session=True,  # Ctrl-C in a terminal stops the hub, which closes the socket
     )
     theirs.close()
+    mine.settimeout(SPAWN_TIMEOUT)  # a zygote that does not answer is replaced, never waited for
     return proc, mine
 
 
 def spawn_render_process(memory_limit: int) -> tuple[int, Connection]:
     """A new render process: its pid and the pipe to it (blocking: call it from a thread)."""
     global _zygote
-    with _lock:
+    if not _lock.acquire(timeout=SPAWN_TIMEOUT * 3):
+        raise OSError("the render zygote is busy")
+    try:
         for _ in range(2):  # a zygote that died is started again once
             if _zygote is None or _zygote[0].poll() is not None:
                 _zygote = _start()
@@ -57,7 +61,10 @@ def spawn_render_process(memory_limit: int) -> tuple[int, Connection]:
             if pid:
                 return int(pid), Connection(mine.detach())
             mine.close()
+            _zygote[0].kill()  # it did not answer in time: a new one is started
             _zygote = None
+    finally:
+        _lock.release()
     raise OSError("the render zygote does not answer")
 
 

@@ -50,6 +50,9 @@ async def test_a_notification_is_fetched_by_an_arq_worker(scaled_client: httpx.A
     async def delivered() -> bool:
         return len((await c.get("/api/v1/inbox")).json()) == 1
 
-    await wait_for(delivered)
+    try:
+        await wait_for(delivered)
+    except AssertionError:  # say where the delivery is
+        raise AssertionError((await c.get(f"/api/v1/events/{event['id']}")).json()) from None
     [post] = (await c.get("/api/v1/inbox")).json()
     assert post["post"]["title"] == "Q3-forecast.xlsx was saved in Sales/Forecasts by Marie Dupont"
