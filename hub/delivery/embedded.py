@@ -18,7 +18,7 @@ from hub.storage.loop import run_storage
 
 log = logging.getLogger("hub.worker")
 MAX_BATCH = 50
-MAX_YIELD = 0.05  # while ingest is bursting, still claim at least this often (32 per 50 ms: 640/s)
+MAX_YIELD = 0.5  # while ingest is bursting, still claim at least this often
 
 
 class EmbeddedWorker:
@@ -74,7 +74,7 @@ class EmbeddedWorker:
         while not self._stopping:
             self._wake.clear()  # before claiming, so a notify during the claim is not lost
             if self.rt.ingest.under_pressure() and time.monotonic() - self._last_claim < MAX_YIELD:
-                await asyncio.sleep(0.02)  # acknowledging webhooks first: deliveries wait, durably, in the db
+                await asyncio.sleep(0.005)  # acknowledging webhooks first: deliveries wait, durably, in the db
                 continue
             try:
                 claimed = await self._claim()

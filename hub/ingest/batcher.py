@@ -21,7 +21,7 @@ from hub.ingest.store import NewEvent, StoredEvent, store_events
 log = logging.getLogger("hub.ingest")
 MAX_BATCH = 500
 PRESSURE_BATCH = 4  # a batch this big means webhooks are arriving faster than one at a time
-PRESSURE_WINDOW = 0.05
+PRESSURE_WINDOW = 0.01
 STOP_TIMEOUT = 10.0
 SYSTEMIC_FAILURES = 3
 
