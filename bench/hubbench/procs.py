@@ -53,12 +53,20 @@ class Proc:
         return self.popen.poll() is None
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the process and its reaped children so far (Linux /proc)."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+        """User + system CPU time so far of the process and of every process under it, alive (hub's
+        render zygote and render processes) or reaped (Linux /proc)."""
+        stats = _proc_stats()
+        if self.pid not in stats:
             return None
-        return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _) in stats.items():
+            children.setdefault(ppid, []).append(pid)
+        total, todo = 0.0, [self.pid]
+        while todo:
+            pid = todo.pop()
+            total += stats[pid][1]
+            todo += children.get(pid, [])
+        return total
 
     def stop(self, grace: float = 15.0) -> int | None:
         """``stop_signal`` to the process group we created, SIGKILL after ``grace`` seconds.
@@ -118,3 +126,18 @@ def start_role(role: str, workdir: Path) -> tuple[Proc, int]:
     port = free_port()
     argv = [sys.executable, str(BENCH_DIR / "bench.py"), "--role", role, "--port", str(port)]
     return Proc(role, argv, workdir / f"{role}.log"), port
+
+
+def _proc_stats() -> dict[int, tuple[int, float]]:
+    """Every process: its parent and its CPU seconds with its reaped children's (utime … cstime)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        out[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / tick)
+    return out
