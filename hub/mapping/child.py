@@ -90,6 +90,7 @@ def serve(conn: Connection, memory_limit: int) -> None:
     if memory_limit > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
     gc.freeze()
+    gc.set_threshold(50_000, 20, 20)  # as `hub serve` does: a render allocates hundreds of short-lived objects
     objects: dict[int, Any] = {}
     while True:
         try:
