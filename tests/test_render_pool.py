@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from hub.mapping.catalogue import parse_inline
-from hub.mapping.pool import RenderPool, StoredEvent
+from hub.mapping.child import EventForMapping
+from hub.mapping.pool import RenderPool
 from hub.mapping.render import MappingTimedOut
 from tests.conftest import create, fire, make_settings, running_app, wait_for
 from tests.helpers import GITHUB_SECRET
@@ -25,9 +26,9 @@ HEAVY_TITLE = "{% set r = range(100000) %}{% for a in r %}{% for b in r %}{% end
 HEAVY = parse_inline({"post": {"title": HEAVY_TITLE}})
 
 
-def _event(number: int) -> StoredEvent:
+def _event(number: int) -> EventForMapping:
     body = json.dumps({"issue": {"number": number}}).encode()
-    return StoredEvent(body, None, {}, f"evt_{number}", "issues.opened", "src_1", "github", None, 0.0, "acme")
+    return EventForMapping(body, None, {}, f"evt_{number}", "issues.opened", "src_1", "github", None, 0.0, "acme")
 
 
 async def test_a_render_past_its_deadline_is_stopped_and_the_pool_goes_on() -> None:

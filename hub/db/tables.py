@@ -95,6 +95,19 @@ events = sa.Table(
     sa.Index("ix_events_type", "type"),
 )
 
+# What a mapping reads of an event: the delivery engine loads it with each delivery, coalescing with each
+# folded one.
+EVENT_FOR_MAPPING = (
+    events.c.type,
+    events.c.body,
+    events.c.payload,
+    events.c.headers,
+    events.c.source_id,
+    events.c.connector,
+    events.c.subject,
+    events.c.received_at,
+)
+
 deliveries = sa.Table(
     "deliveries",
     metadata,

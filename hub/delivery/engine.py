@@ -22,7 +22,7 @@ from hub.delivery.flow import BatchFlow, flow_wait, policy_of
 from hub.delivery.folding import digest_post, fold, with_updates
 from hub.delivery.schedule import next_delay
 from hub.ids import new_id
-from hub.mapping.pool import StoredEvent
+from hub.mapping.child import EventForMapping
 from hub.mapping.post import Mention, Post
 from hub.mapping.render import MappingError, MappingTimedOut
 from hub.runtime import Runtime
@@ -85,14 +85,7 @@ _LOAD = (
         _d.c.last_error,
         _d.c.last_status_code,
         _d.c.order_key,
-        _e.c.type,
-        _e.c.body,
-        _e.c.payload,
-        _e.c.headers,
-        _e.c.source_id,
-        _e.c.connector,
-        _e.c.subject,
-        _e.c.received_at,
+        *t.EVENT_FOR_MAPPING,
     )
     .join(_e, _e.c.id == _d.c.event_id)
     .where(_d.c.id.in_(sa.bindparam("ids", expanding=True)))
@@ -140,7 +133,7 @@ async def _render(rt: Runtime, ev: Any, route: RouteInfo) -> tuple[Post | None, 
     spec = await rt.cache.connector(ev.connector)
     source = await rt.cache.source(ev.source_id)
     mapping, version = rt.mappings.resolve_versioned(ev.connector, ev.type, route.mapping)
-    event = StoredEvent(
+    event = EventForMapping(
         body=ev.body,
         payload_text=ev.payload,
         headers=ev.headers,

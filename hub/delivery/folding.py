@@ -35,17 +35,7 @@ async def fold(engine: AsyncEngine, row: Any, route: RouteInfo, now: float) -> l
             .values(status="folded", folded_into=row.id, lease_until=None, updated_at=now)
         )
         stmt = (
-            sa.select(
-                _d.c.event_id,
-                _e.c.type,
-                _e.c.body,
-                _e.c.payload,
-                _e.c.headers,
-                _e.c.source_id,
-                _e.c.connector,
-                _e.c.subject,
-                _e.c.received_at,
-            )
+            sa.select(_d.c.event_id, *t.EVENT_FOR_MAPPING)
             .join(_e, _e.c.id == _d.c.event_id)
             .where(_d.c.folded_into == row.id)
             .order_by(_e.c.received_at, _d.c.id)

@@ -23,13 +23,9 @@ from hub.mapping.render import MappingError, MappingOverBudget, MappingTimedOut,
 
 
 @dataclass(frozen=True)
-class RenderJob:
-    """One event through one mapping; ``*_key`` name objects sent to the process beforehand."""
+class EventForMapping:
+    """What a mapping reads of a stored event (besides the connector, mapping and directory)."""
 
-    job_id: int
-    connector_key: int | None  # None: the connector is unknown
-    mapping_key: int
-    directory_key: int | None
     body: bytes
     payload_text: str | None
     headers: dict[str, str]
@@ -40,6 +36,17 @@ class RenderJob:
     subject: str | None
     received_at: float
     source_name: str
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One event through one mapping; ``*_key`` name objects sent to the process beforehand."""
+
+    job_id: int
+    connector_key: int | None  # None: the connector is unknown
+    mapping_key: int
+    directory_key: int | None
+    event: EventForMapping
 
 
 @dataclass(frozen=True)
@@ -56,18 +63,19 @@ class RenderAnswer:
 def render_job(job: RenderJob, objects: dict[int, Any]) -> RenderAnswer:
     """The pure part: the Post of one job, every failure an answer."""
     spec = objects[job.connector_key] if job.connector_key is not None else None
+    ev = job.event
     try:
-        payload = stored_payload(job.payload_text, job.body, job.headers, spec)
+        payload = stored_payload(ev.payload_text, ev.body, ev.headers, spec)
         context = mapping_context(
             payload=payload,
             spec=spec,
-            event_id=job.event_id,
-            event_type=job.event_type,
-            source_id=job.source_id,
-            connector=job.connector,
-            subject=job.subject,
-            received_at=job.received_at,
-            source_name=job.source_name,
+            event_id=ev.event_id,
+            event_type=ev.event_type,
+            source_id=ev.source_id,
+            connector=ev.connector,
+            subject=ev.subject,
+            received_at=ev.received_at,
+            source_name=ev.source_name,
             directory=objects[job.directory_key] if job.directory_key is not None else None,
         )
         mapping = objects[job.mapping_key]

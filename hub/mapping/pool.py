@@ -33,7 +33,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from hub.connectors.spec import ConnectorSpec
-from hub.mapping.child import RenderAnswer, RenderJob, render_job
+from hub.mapping.child import EventForMapping, RenderAnswer, RenderJob, render_job
 from hub.mapping.post import Post
 from hub.mapping.render import MappingError, MappingOverBudget, MappingTimedOut
 from hub.mapping.spec import MappingSpec
@@ -45,22 +45,6 @@ MAX_BATCH = 64
 MAX_KEPT = 512  # objects (specs, mappings, directories) a process keeps before it is told to forget them
 WATCH_EVERY = 0.02
 SLOW_MEMORY = 60.0  # seconds a mapping seen slow keeps to its own lane
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """What a mapping reads of a stored event (besides the connector, mapping and directory)."""
-
-    body: bytes
-    payload_text: str | None
-    headers: dict[str, str]
-    event_id: str
-    event_type: str
-    source_id: str
-    connector: str
-    subject: str | None
-    received_at: float
-    source_name: str
 
 
 @dataclass(eq=False)
@@ -119,7 +103,7 @@ class RenderPool:
 
     async def render(
         self,
-        event: StoredEvent,
+        event: EventForMapping,
         spec: ConnectorSpec | None,
         mapping: MappingSpec,
         directory: Directory | None,
@@ -133,7 +117,7 @@ class RenderPool:
             id(spec) if spec is not None else None,
             id(mapping),
             id(directory) if directory is not None else None,
-            *(getattr(event, f) for f in StoredEvent.__dataclass_fields__),
+            event,
         )
         if self.processes <= 0:
             return _outcome(render_job(job, objects))
@@ -285,7 +269,7 @@ class RenderPool:
         if proc.inflight:
             head = proc.inflight.popleft()
             if not head.future.done():
-                log.warning("render stopped: %s", why, extra={"event_id": head.job.event_id})
+                log.warning("render stopped: %s", why, extra={"event_id": head.job.event.event_id})
                 head.future.set_result(RenderAnswer(head.job.job_id, "timed_out", error=why))
             self._requeue(list(proc.inflight))
         proc.inflight.clear()
