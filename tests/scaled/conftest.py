@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from arq.worker import Worker
 from fastapi import FastAPI
 
 from hub.config import Settings
@@ -26,12 +27,12 @@ def settings(tmp_path: Path, pg_database: str) -> Settings:
 
 
 @pytest.fixture
-async def worker(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+async def worker(app: FastAPI, settings: Settings) -> AsyncIterator[Worker]:
     """An arq worker running in this event loop (after the app migrated the database)."""
     w = build_worker(settings, handle_signals=False)
     task = asyncio.create_task(w.async_run())
     try:
-        yield
+        yield w
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -40,6 +41,6 @@ async def worker(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
 
 
 @pytest.fixture
-async def scaled_client(app: FastAPI, worker: None) -> AsyncIterator[httpx.AsyncClient]:
+async def scaled_client(app: FastAPI, worker: Worker) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub.test", headers=AUTH) as c:
         yield c

@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import redis.asyncio as aioredis
 import sqlalchemy as sa
+from arq.worker import Worker
 
 from hub.config import Settings
 from hub.db import tables as t
@@ -186,7 +187,7 @@ async def test_redis_rate_limit_is_shared_between_workers(settings: Settings) ->
 
 async def test_postgres_outage_answers_503_never_a_false_202_and_recovers(
     client: httpx.AsyncClient,
-    worker: None,
+    worker: Worker,
     fast_ingest: bool,
     receiver: Receiver,
     settings: Settings,

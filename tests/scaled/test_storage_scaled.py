@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from arq.worker import Worker
 
 from hub.config import Settings
 from tests.conftest import make_settings, wait_for
@@ -35,12 +36,16 @@ async def standins() -> AsyncIterator[StandIns]:
         yield s
 
 
-async def test_a_notification_is_fetched_by_an_arq_worker(scaled_client: httpx.AsyncClient, standins: StandIns) -> None:
+async def test_a_notification_is_fetched_by_an_arq_worker(
+    scaled_client: httpx.AsyncClient, standins: StandIns, worker: Worker
+) -> None:
     c = scaled_client
     src = await storage_source(c, standins, "dropbox")
     await inbox_route(c, src["id"])
     await connect(c, src["id"])
     await settled(c, src["id"])  # the first fetch (the latest cursor) ran on the worker
+    # another process sees a new route within its cache's TTL (2 s): this worker looks again now
+    worker.ctx["rt"].cache.invalidate()
     standins.dropbox.journal.append(dropbox_file("/Sales/Forecasts/Q3-forecast.xlsx", "015f0a1c2"))
     await notify_dropbox(c, src["id"])
     await settled(c, src["id"])
