@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hub.mapping.catalogue import parse_inline
-from hub.mapping.child import EventForMapping
+from hub.mapping.context import EventForMapping
 from hub.mapping.pool import RenderPool
 from hub.mapping.render import MappingTimedOut
 from tests.conftest import create, fire, make_settings, running_app, wait_for

@@ -12,7 +12,7 @@ from hub.api.dry_run import Rendering, _render
 from hub.api.text_guard import TextGuardRoute
 from hub.db import tables as t
 from hub.errors import not_found
-from hub.mapping.context import mapping_context, stored_payload
+from hub.mapping.context import EventForMapping, context_for
 from hub.targets.registry import get_target
 
 router = APIRouter(prefix="/api/v1", tags=["deliveries"], route_class=TextGuardRoute)
@@ -45,20 +45,7 @@ async def delivery_request(
     async with rt.engine.connect() as conn:
         row = (
             await conn.execute(
-                sa.select(
-                    d.c.id,
-                    d.c.route_id,
-                    d.c.target_id,
-                    e.c.id.label("event_id"),
-                    e.c.source_id,
-                    e.c.connector,
-                    e.c.type,
-                    e.c.subject,
-                    e.c.body,
-                    e.c.payload,
-                    e.c.headers,
-                    e.c.received_at,
-                )
+                sa.select(d.c.id, d.c.route_id, d.c.target_id, d.c.event_id, *t.EVENT_FOR_MAPPING)
                 .select_from(d.join(e, e.c.id == d.c.event_id))
                 .where(d.c.id == delivery_id)
             )
@@ -76,8 +63,10 @@ async def delivery_request(
         )
     spec = await rt.cache.connector(row.connector)
     source = await rt.cache.source(row.source_id)
+    event = EventForMapping.of(row, source.name if source else "")
+    directory = await rt.cache.directory()
     try:
-        payload = stored_payload(row.payload, row.body, row.headers, spec)
+        context = context_for(event, spec, directory)
         mapping, version = rt.mappings.resolve_versioned(row.connector, row.type, route.mapping)
     except Exception as exc:  # no mapping for this event, a body no longer readable
         return DeliveryRequest(
@@ -85,18 +74,6 @@ async def delivery_request(
             mapping_version=None,
             rendering=Rendering(outcome="error", error=f"{type(exc).__name__}: {exc}"),
         )
-    context = mapping_context(
-        payload=payload,
-        spec=spec,
-        event_id=row.event_id,
-        event_type=row.type,
-        source_id=row.source_id,
-        connector=row.connector,
-        subject=row.subject,
-        received_at=row.received_at,
-        source_name=source.name if source else "",
-        directory=await rt.cache.directory(),
-    )
     return DeliveryRequest(
         delivery_id=delivery_id,
         mapping_version=version,

@@ -22,7 +22,7 @@ from hub.delivery.flow import BatchFlow, flow_wait, policy_of
 from hub.delivery.folding import digest_post, fold, with_updates
 from hub.delivery.schedule import next_delay
 from hub.ids import new_id
-from hub.mapping.child import EventForMapping
+from hub.mapping.context import EventForMapping
 from hub.mapping.post import Mention, Post
 from hub.mapping.render import MappingError, MappingTimedOut
 from hub.runtime import Runtime
@@ -133,18 +133,7 @@ async def _render(rt: Runtime, ev: Any, route: RouteInfo) -> tuple[Post | None, 
     spec = await rt.cache.connector(ev.connector)
     source = await rt.cache.source(ev.source_id)
     mapping, version = rt.mappings.resolve_versioned(ev.connector, ev.type, route.mapping)
-    event = EventForMapping(
-        body=ev.body,
-        payload_text=ev.payload,
-        headers=ev.headers,
-        event_id=ev.event_id,
-        event_type=ev.type,
-        source_id=ev.source_id,
-        connector=ev.connector,
-        subject=ev.subject,
-        received_at=ev.received_at,
-        source_name=source.name if source else "",
-    )
+    event = EventForMapping.of(ev, source.name if source else "")
     return await rt.renderer.render(event, spec, mapping, await rt.cache.directory(), route.id), version
 
 

@@ -1,9 +1,8 @@
 """The render process: maps stored events into Posts, away from the event loop that ingests and sends.
 
 It receives batches of ``RenderJob`` over a pipe and answers each job, as soon as it is rendered, with a
-``RenderAnswer``. What the
-jobs refer to (connector specs, mappings, the people directory) is sent once and kept by key. The
-process can be killed at any point (``hub/mapping/pool.py`` does so when a render outlives its
+``RenderAnswer``. What the jobs refer to (connector specs, mappings, the people directory) is sent once
+and kept by key. The process can be killed at any point (``hub/mapping/pool.py`` does so when a render outlives its
 deadline): it holds no state that is not sent again.
 """
 
@@ -17,25 +16,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from hub.connectors.parse import ParseError
-from hub.mapping.context import mapping_context, stored_payload
+from hub.mapping.context import EventForMapping, context_for
 from hub.mapping.post import Post
 from hub.mapping.render import MappingError, MappingOverBudget, MappingTimedOut, applies, render_post
-
-
-@dataclass(frozen=True)
-class EventForMapping:
-    """What a mapping reads of a stored event (besides the connector, mapping and directory)."""
-
-    body: bytes
-    payload_text: str | None
-    headers: dict[str, str]
-    event_id: str
-    event_type: str
-    source_id: str
-    connector: str
-    subject: str | None
-    received_at: float
-    source_name: str
 
 
 @dataclass(frozen=True)
@@ -63,21 +46,9 @@ class RenderAnswer:
 def render_job(job: RenderJob, objects: dict[int, Any]) -> RenderAnswer:
     """The pure part: the Post of one job, every failure an answer."""
     spec = objects[job.connector_key] if job.connector_key is not None else None
-    ev = job.event
+    directory = objects[job.directory_key] if job.directory_key is not None else None
     try:
-        payload = stored_payload(ev.payload_text, ev.body, ev.headers, spec)
-        context = mapping_context(
-            payload=payload,
-            spec=spec,
-            event_id=ev.event_id,
-            event_type=ev.event_type,
-            source_id=ev.source_id,
-            connector=ev.connector,
-            subject=ev.subject,
-            received_at=ev.received_at,
-            source_name=ev.source_name,
-            directory=objects[job.directory_key] if job.directory_key is not None else None,
-        )
+        context = context_for(job.event, spec, directory)
         mapping = objects[job.mapping_key]
         if not applies(mapping, context):
             return RenderAnswer(job.job_id, "post")

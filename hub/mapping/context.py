@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from hub.connectors.connector import hooks_for
@@ -62,3 +63,51 @@ def mapping_context(
         },
         "source": {"id": source_id, "name": source_name},
     }
+
+
+@dataclass(frozen=True)
+class EventForMapping:
+    """What a mapping reads of a stored event (besides the connector, mapping and directory)."""
+
+    body: bytes
+    payload_text: str | None
+    headers: dict[str, str]
+    event_id: str
+    event_type: str
+    source_id: str
+    connector: str
+    subject: str | None
+    received_at: float
+    source_name: str
+
+    @classmethod
+    def of(cls, row: Any, source_name: str) -> EventForMapping:
+        """From a row holding ``tables.EVENT_FOR_MAPPING`` and the delivery's ``event_id``."""
+        return cls(
+            body=row.body,
+            payload_text=row.payload,
+            headers=row.headers,
+            event_id=row.event_id,
+            event_type=row.type,
+            source_id=row.source_id,
+            connector=row.connector,
+            subject=row.subject,
+            received_at=row.received_at,
+            source_name=source_name,
+        )
+
+
+def context_for(event: EventForMapping, spec: ConnectorSpec | None, directory: Directory | None) -> dict[str, Any]:
+    """The mapping context of a stored event (its payload parsed as stored: ParseError when it cannot be)."""
+    return mapping_context(
+        payload=stored_payload(event.payload_text, event.body, event.headers, spec),
+        spec=spec,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        source_id=event.source_id,
+        connector=event.connector,
+        subject=event.subject,
+        received_at=event.received_at,
+        source_name=event.source_name,
+        directory=directory,
+    )

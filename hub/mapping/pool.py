@@ -33,7 +33,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from hub.connectors.spec import ConnectorSpec
-from hub.mapping.child import EventForMapping, RenderAnswer, RenderJob, render_job
+from hub.mapping.child import RenderAnswer, RenderJob, render_job
+from hub.mapping.context import EventForMapping
 from hub.mapping.post import Post
 from hub.mapping.render import MappingError, MappingOverBudget, MappingTimedOut
 from hub.mapping.spec import MappingSpec
