@@ -45,7 +45,7 @@ log = logging.getLogger("hub.mapping")
 MAX_BATCH = 64
 MAX_KEPT = 512  # objects (specs, mappings, directories) a process keeps before it is told to forget them
 WATCH_EVERY = 0.02
-SLOW_MEMORY = 60.0  # seconds a mapping seen slow keeps to its own lane
+SLOW_MEMORY = 60.0  # seconds a lane (a route) seen slow keeps its jobs one at a time
 
 
 @dataclass(eq=False)
@@ -65,7 +65,7 @@ class _Process:
     head_since: float = 0.0  # when the job at the head of ``inflight`` started
     known: set[int] = field(default_factory=set)
     forget: bool = False  # its objects are cleared with the next batch
-    slow_lane: bool = False  # it runs a job of a mapping lately seen slow
+    slow_lane: bool = False  # it runs a job of a lane lately seen slow
     warm: bool = False  # it has answered once (a new process's first answer is slower: it is not judged)
 
 
@@ -98,6 +98,7 @@ class RenderPool:
         self._slow: dict[str, float] = {}  # lane → until when its jobs go one at a time
         self._kept: dict[int, Any] = {}  # strong references: a key (an id) is not reused while sent
         self._watch: asyncio.Task[None] | None = None
+        self._spawning: set[asyncio.Task[None]] = set()  # referenced until done (the loop keeps weak ones)
         self._dispatch_soon = False
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -137,7 +138,9 @@ class RenderPool:
         assert self._loop is not None
         while len(self._procs) + self._starting < max(wanted, self.processes):
             self._starting += 1
-            self._loop.create_task(self._spawn())
+            task = self._loop.create_task(self._spawn())
+            self._spawning.add(task)
+            task.add_done_callback(self._spawning.discard)
         if self._watch is None:
             self._watch = self._loop.create_task(self._watchdog())
 
@@ -173,7 +176,7 @@ class RenderPool:
                 p.future.set_result(RenderAnswer(p.job.job_id, "timed_out", error=why))
 
     def _dispatch(self) -> None:
-        """Hand queued jobs to idle processes in one message each. Jobs of a mapping lately seen slow
+        """Hand queued jobs to idle processes in one message each. Jobs of a lane lately seen slow
         go one at a time, and never to the last idle process while other jobs wait."""
         self._dispatch_soon = False
         idle = [p for p in self._procs if not p.inflight]
