@@ -141,7 +141,7 @@ async def _calm_post(rt: Runtime, row: Any, route: RouteInfo, now: float) -> tup
     """A coalescing or digest route: the post carrying this delivery and those folded into it."""
     events = [row, *await fold(rt.engine, row, route, now)]
     if route.digest is not None:
-        rendered = [await _render(rt, ev, route) for ev in events]
+        rendered = await asyncio.gather(*(_render(rt, ev, route) for ev in events))  # one batch to render
         posts = [p for p, _ in rendered if p is not None]
         source = await rt.cache.source(row.source_id)
         return (digest_post(posts, row, source.name if source else "") if posts else None), rendered[0][1]
