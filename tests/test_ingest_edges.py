@@ -16,6 +16,7 @@ from hub.config_cache import RouteInfo
 from hub.connectors.catalogue import SpecError, load_spec_file
 from hub.connectors.spec import SignatureSpec
 from hub.ingest.batcher import IngestBatcher
+from hub.ingest.handoff import Lease
 from hub.ingest.store import NewEvent, StoredEvent
 from hub.runtime import Runtime
 from tests.conftest import create
@@ -106,7 +107,9 @@ async def test_stopping_answers_the_requests_whose_batch_is_being_committed(runt
     batcher = IngestBatcher(runtime.engine)
     entered = asyncio.Event()
 
-    async def slow_store(batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]]) -> list[StoredEvent]:
+    async def slow_store(
+        batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]], lease: Lease | None
+    ) -> list[StoredEvent]:
         entered.set()
         await asyncio.sleep(0.3)
         return [StoredEvent(f"evt_{i}", False, []) for i in range(len(batch))]
@@ -132,7 +135,7 @@ async def _batch_of(batcher: IngestBatcher, n: int) -> list[StoredEvent | BaseEx
 async def test_one_bad_event_does_not_fail_its_batch(runtime: Runtime) -> None:
     batcher = IngestBatcher(runtime.engine)
 
-    async def store(batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]]) -> list[StoredEvent]:
+    async def store(batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]], lease: Lease | None) -> list[StoredEvent]:
         if any(ev.type == "t3" for ev, _ in batch):
             raise ValueError("bad event")
         return [StoredEvent(ev.type, False, []) for ev, _ in batch]
@@ -155,7 +158,7 @@ async def test_a_failing_database_answers_the_whole_batch_at_once(runtime: Runti
     batcher = IngestBatcher(runtime.engine)
     calls = 0
 
-    async def store(batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]]) -> list[StoredEvent]:
+    async def store(batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]], lease: Lease | None) -> list[StoredEvent]:
         nonlocal calls
         calls += 1
         raise OSError("connection refused")

@@ -11,8 +11,9 @@ import sqlalchemy as sa
 
 from hub.db import tables as t
 from hub.delivery.claim import claim_due, next_due_at
-from hub.delivery.engine import process_batch
+from hub.delivery.engine import process_batch, process_rows
 from hub.delivery.retention import run_retention
+from hub.ingest.handoff import HandedDelivery
 from hub.runtime import Runtime
 from hub.storage.loop import run_storage
 
@@ -54,7 +55,25 @@ class EmbeddedWorker:
             log.warning("resuming deliveries interrupted by a stop", extra={"count": res.rowcount})
         return int(res.rowcount)
 
+    def reserve(self, wanted: int) -> int:
+        """Slots for deliveries the next ingest commit hands over (hub/ingest/handoff.py)."""
+        if self._stopping:
+            return 0
+        n = max(0, min(wanted, self.rt.settings.worker_concurrency - self._active))
+        self._active += n
+        return n
+
+    def hand(self, deliveries: list[HandedDelivery], reserved: int) -> None:
+        """Deliveries inserted leased for us: sent at once, without a claim or a load."""
+        unused = reserved - len(deliveries)
+        if unused:
+            self._active -= unused
+            self._wake.set()
+        if deliveries:
+            self._spawn(deliveries)
+
     def start(self) -> None:
+        self.rt.ingest.hand_to(self, self.rt.settings.delivery_lease)
         self._runner = asyncio.create_task(self._run(), name="hub-embedded-worker")
         self._retention = asyncio.create_task(run_retention(self.rt), name="hub-retention")
         self._storage = asyncio.create_task(run_storage(self.rt), name="hub-storage")  # issue 8
@@ -96,13 +115,17 @@ class EmbeddedWorker:
         ids = await claim_due(self.rt.engine, min(free, MAX_BATCH), now + self.rt.settings.delivery_lease, now)
         if ids:
             self._active += len(ids)
-            task = asyncio.create_task(self._process(ids))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(ids)
         return len(ids)
 
-    async def _process(self, ids: list[str]) -> None:
-        held = len(ids)
+    def _spawn(self, work: list[str] | list[HandedDelivery]) -> None:
+        task = asyncio.create_task(self._process(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _process(self, work: list[str] | list[HandedDelivery]) -> None:
+        """Claimed ids (loaded first) or handed deliveries; their slots are counted in ``_active``."""
+        held = len(work)
 
         def release(n: int) -> None:  # part of the batch is done, the rest waits for a slow mapping
             nonlocal held
@@ -111,7 +134,10 @@ class EmbeddedWorker:
             self._wake.set()
 
         try:
-            await process_batch(self.rt, ids, release)
+            if work and isinstance(work[0], str):
+                await process_batch(self.rt, [w for w in work if isinstance(w, str)], release)
+            else:
+                await process_rows(self.rt, work, release)
         except Exception:
             log.exception("processing a batch failed; its leases will expire and it will be retried")
         finally:

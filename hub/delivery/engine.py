@@ -8,7 +8,7 @@ import logging
 import random
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -303,15 +303,20 @@ async def _record(rt: Runtime, outcomes: list[Outcome]) -> None:
 
 
 async def process_batch(rt: Runtime, ids: list[str], release: Callable[[int], None] | None = None) -> None:
-    """Prepare a batch of claimed deliveries, read their threads' anchors in one query, send them
-    concurrently, then write every outcome in one transaction. Deliveries whose mapping is still
-    rendering after ``SLOW_RENDER`` seconds go on as a second group: a heavy mapping does not hold the
-    others. ``release(n)`` is told as each group is finished."""
+    """Load a batch of claimed deliveries with their events and process them (``process_rows``)."""
     if not ids:
         return
     rows = await _load(rt, ids)
     if len(rows) < len(ids):
         await _drop_orphans(rt, set(ids) - {r.id for r in rows})
+    await process_rows(rt, rows, release)
+
+
+async def process_rows(rt: Runtime, rows: Sequence[Any], release: Callable[[int], None] | None = None) -> None:
+    """Prepare leased deliveries (rows with the columns of ``_LOAD``), read their threads' anchors in one
+    query, send them concurrently, then write every outcome in one transaction. Deliveries whose mapping
+    is still rendering after ``SLOW_RENDER`` seconds go on as a second group: a heavy mapping does not
+    hold the others. ``release(n)`` is told as each group is finished."""
     if not rows:
         return
     flow = BatchFlow(await load_states(rt.engine, {r.target_id for r in rows}))

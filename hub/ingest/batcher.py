@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.config_cache import RouteInfo
+from hub.ingest.handoff import Lease, Receiver
 from hub.ingest.sqlite_writer import SqliteIngestWriter
 from hub.ingest.store import NewEvent, StoredEvent, store_events
 
@@ -29,24 +30,27 @@ _Item = tuple[NewEvent, Sequence[RouteInfo], "asyncio.Future[StoredEvent]"]
 _Group = list[_Item]  # the events of one request: always in the same transaction
 
 
-StoreBatch = Callable[[Sequence[tuple[NewEvent, Sequence[RouteInfo]]]], Awaitable[list[StoredEvent]]]
+StoreBatch = Callable[[Sequence[tuple[NewEvent, Sequence[RouteInfo]]], Lease | None], Awaitable[list[StoredEvent]]]
 
 
-def batch_store_for(engine: AsyncEngine) -> tuple[StoreBatch, Callable[[], None]]:
-    """SQLite: a dedicated sqlite3 writer thread. Postgres: the async engine. Returns (store, close)."""
+def batch_store_for(engine: AsyncEngine) -> tuple[StoreBatch, Callable[[], None], bool]:
+    """SQLite: a dedicated sqlite3 writer thread, which can hand deliveries to the worker. Postgres: the
+    async engine. Returns (store, close, hands deliveries)."""
     if engine.dialect.name == "sqlite" and engine.url.database:
         writer = SqliteIngestWriter(engine.url.database)
-        return writer.store_events, writer.close
+        return writer.store_events, writer.close, True
 
-    async def store(batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]]) -> list[StoredEvent]:
+    async def store(batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]], lease: Lease | None) -> list[StoredEvent]:
         return await store_events(engine, batch)
 
-    return store, lambda: None
+    return store, lambda: None, False
 
 
 class IngestBatcher:
     def __init__(self, engine: AsyncEngine, max_batch: int = MAX_BATCH) -> None:
-        self._store, self._close = batch_store_for(engine)
+        self._store, self._close, self._hands = batch_store_for(engine)
+        self._receiver: Receiver | None = None
+        self._lease_seconds = 0.0
         self._max = max_batch
         self._last_busy = 0.0
         self._pending: list[_Group] = []
@@ -60,6 +64,13 @@ class IngestBatcher:
         return (
             sum(len(g) for g in self._pending) >= PRESSURE_BATCH or time.monotonic() - self._last_busy < PRESSURE_WINDOW
         )
+
+    def hand_to(self, receiver: Receiver, lease_seconds: float) -> bool:
+        """Insert what ``receiver`` has room for already leased and hand it over (hub/ingest/handoff.py).
+        False where this store cannot (Postgres: workers claim)."""
+        if self._hands:
+            self._receiver, self._lease_seconds = receiver, lease_seconds
+        return self._hands
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hub-ingest-writer")
@@ -88,7 +99,7 @@ class IngestBatcher:
     async def store_many(self, items: Sequence[tuple[NewEvent, Sequence[RouteInfo]]]) -> list[StoredEvent]:
         """Store the events of one request together: all in one transaction, or none."""
         if self._task is None or self._task.done():  # not started (or stopped): store on our own
-            return await self._store(items)
+            return await self._store(items, None)
         loop = asyncio.get_running_loop()
         group: _Group = [(ev, routes, loop.create_future()) for ev, routes in items]
         self._pending.append(group)
@@ -122,9 +133,16 @@ class IngestBatcher:
         items = [item for group in batch for item in group]
         if len(items) >= PRESSURE_BATCH:
             self._last_busy = time.monotonic()
+        receiver, reserved = self._receiver, 0
+        if receiver is not None:
+            reserved = receiver.reserve(sum(len(routes) for _, routes, _ in items))
+        now = time.time()
+        lease = Lease(reserved, now + self._lease_seconds, now) if reserved else None
         try:
-            results = await self._store([(ev, routes) for ev, routes, _ in items])
+            results = await self._store([(ev, routes) for ev, routes, _ in items], lease)
         except Exception as exc:  # nothing was committed
+            if receiver is not None:
+                receiver.hand([], reserved)
             if len(batch) > 1:
                 await self._one_by_one(batch, exc)
                 return False
@@ -133,6 +151,8 @@ class IngestBatcher:
                 if not fut.done():
                     fut.set_exception(exc)
             return False
+        if receiver is not None:
+            receiver.hand([h for r in results for h in r.handed], reserved)
         for (_, _, fut), result in zip(items, results, strict=True):
             if not fut.done():
                 fut.set_result(result)

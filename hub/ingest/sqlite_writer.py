@@ -15,11 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 import orjson
 
 from hub.config_cache import RouteInfo
+from hub.ingest.handoff import LEASE_UNTIL, HandedDelivery, Lease, ThreadKey, lease_rows, thread_keys
 from hub.ingest.store import (
     DELIVERY_COLUMNS,
     Key,
     Known,
     NewEvent,
+    Planned,
     StoredEvent,
     delivery_values,
     keys_to_look_up,
@@ -74,18 +76,46 @@ def _known(conn: sqlite3.Connection, keys: set[Key]) -> dict[Key, Known]:
     return found
 
 
-def write_batch(conn: sqlite3.Connection, batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]]) -> list[StoredEvent]:
-    """Store a batch in one transaction; repeats of a stored (or earlier in the batch) dedup key are not."""
-    results: list[StoredEvent] = []
+def _busy(conn: sqlite3.Connection, keys: set[ThreadKey]) -> set[ThreadKey]:
+    """Of these threads, those with an unfinished delivery stored (through the partial index)."""
+    found: set[ThreadKey] = set()
+    by_target: dict[str, list[str]] = {}
+    for target_id, order_key in keys:
+        by_target.setdefault(target_id, []).append(order_key)
+    for target_id, order_keys in by_target.items():
+        for start in range(0, len(order_keys), _CHUNK):
+            part = order_keys[start : start + _CHUNK]
+            sql = (
+                "SELECT DISTINCT order_key FROM deliveries WHERE target_id = ? "
+                f"AND order_key IN ({', '.join('?' * len(part))}) AND status IN ('pending', 'sending')"
+            )
+            found.update((target_id, str(k)) for (k,) in conn.execute(sql, [target_id, *part]))
+    return found
+
+
+def _handed(row: tuple[object, ...], event_id: str, ev: NewEvent) -> HandedDelivery:
+    return HandedDelivery(
+        str(row[0]), event_id, str(row[2]), str(row[3]), 0, 0, float(row[LEASE_UNTIL]),  # type: ignore[arg-type]
+        None, None, str(row[4]), ev.type, ev.body, ev.payload, ev.headers, ev.source_id, ev.connector,
+        ev.subject, ev.received_at,
+    )  # fmt: skip
+
+
+def write_batch(
+    conn: sqlite3.Connection, batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]], lease: Lease | None = None
+) -> list[StoredEvent]:
+    """Store a batch in one transaction; repeats of a stored (or earlier in the batch) dedup key are not.
+    With a ``lease``, the deliveries that can be sent at once are inserted leased (hub/ingest/handoff.py)."""
     events: list[tuple[object, ...]] = []
     deliveries: list[tuple[object, ...]] = []
+    owners: list[int] = []  # per delivery row, the position of its event in the batch
+    plans: list[Planned] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         new_events = [ev for ev, _ in batch]
         plans = plan_batch(new_events, _known(conn, keys_to_look_up(new_events)))
-        for (ev, routes), plan in zip(batch, plans, strict=True):
+        for i, ((ev, routes), plan) in enumerate(zip(batch, plans, strict=True)):
             if plan.duplicate:
-                results.append(StoredEvent(plan.event_id, True, []))
                 continue
             events.append(
                 (
@@ -102,16 +132,24 @@ def write_batch(conn: sqlite3.Connection, batch: Sequence[tuple[NewEvent, Sequen
                     ev.received_at,
                 )
             )
-            rows = [delivery_values(plan.event_id, ev.subject, route, ev.received_at) for route in routes]
-            deliveries.extend(rows)
-            results.append(StoredEvent(plan.event_id, False, [str(r[0]) for r in rows]))
+            for route in routes:
+                deliveries.append(delivery_values(plan.event_id, ev.subject, route, ev.received_at))
+                owners.append(i)
+        leased = lease_rows(deliveries, _busy(conn, thread_keys(deliveries)), lease) if lease and deliveries else []
         _insert_rows(conn, "events", _EVENT_COLS, events)
         _insert_rows(conn, "deliveries", _DELIVERY_COLS, deliveries)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return results
+    ids: list[list[str]] = [[] for _ in batch]
+    handed: list[list[HandedDelivery]] = [[] for _ in batch]
+    for row, i in zip(deliveries, owners, strict=True):
+        ids[i].append(str(row[0]))
+    for j in leased:
+        i = owners[j]
+        handed[i].append(_handed(deliveries[j], plans[i].event_id, batch[i][0]))
+    return [StoredEvent(p.event_id, p.duplicate, ids[i], tuple(handed[i])) for i, p in enumerate(plans)]
 
 
 class SqliteIngestWriter:
@@ -131,11 +169,13 @@ class SqliteIngestWriter:
             self._conn = conn
         return self._conn
 
-    def _write(self, batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]]) -> list[StoredEvent]:
-        return write_batch(self._connection(), batch)
+    def _write(self, batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]], lease: Lease | None) -> list[StoredEvent]:
+        return write_batch(self._connection(), batch, lease)
 
-    async def store_events(self, batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]]) -> list[StoredEvent]:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._write, batch)
+    async def store_events(
+        self, batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]], lease: Lease | None = None
+    ) -> list[StoredEvent]:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._write, batch, lease)
 
     def close(self) -> None:
         def _close() -> None:
