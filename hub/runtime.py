@@ -20,6 +20,7 @@ from hub.crypto import SecretBox, secret_box_for
 from hub.db import tables as t
 from hub.db.engine import create_engine
 from hub.delivery.ratelimit import LocalRateLimiter, RateLimiter
+from hub.delivery.sqlite_path import SqlitePath
 from hub.ingest.batcher import IngestBatcher
 from hub.mapping.catalogue import MappingCatalogue, builtin_mappings
 from hub.mapping.pool import RenderPool
@@ -62,11 +63,14 @@ class Runtime:
     tokens: TokenCache = field(init=False)  # outbound OAuth2 tokens, encrypted at rest
     inbox: SqlInboxStore = field(init=False)
     renderer: RenderPool = field(init=False)  # mappings render in killable processes
+    sqlite: SqlitePath | None = field(init=False)  # the embedded default's hot statements on plain sqlite3
 
     def __post_init__(self) -> None:
         s = self.settings
         self.renderer = RenderPool(s.render_processes, s.render_deadline, s.render_memory_mb)
         self.ingest = IngestBatcher(self.engine)
+        writer, path = self.ingest.sqlite_writer, self.engine.url.database
+        self.sqlite = SqlitePath(writer, path) if writer is not None and path else None
         self.tokens = TokenCache(self.http, SqlTokenStore(self.engine, self.box), self.egress)
         self.inbox = SqlInboxStore(self.engine)
 
@@ -78,6 +82,8 @@ class Runtime:
         return transport if isinstance(transport, AiohttpTransport) else None
 
     async def close(self) -> None:
+        if self.sqlite is not None:
+            self.sqlite.close()
         await self.renderer.close()
         await self.http.aclose()
         await self.engine.dispose()

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.db import tables as t
 from hub.db.dialect import insert_ignoring_conflicts
+from hub.delivery.sqlite_path import Plain
 from hub.targets.base import ThreadAnchor
 
 AnchorKey = tuple[str, str]  # (target id, thread hash)
@@ -48,12 +49,8 @@ async def load_anchors(engine: AsyncEngine, keys: Iterable[AnchorKey]) -> dict[A
         return {(r.target_id, r.thread_hash): ThreadAnchor(r.remote_id, r.remote_url) for r in rows}
 
 
-async def write_anchors(conn: AsyncConnection, anchors: list[NewAnchor], now: float) -> None:
-    """Inside the caller's transaction; an anchor already there is kept (the thread's first post)."""
-    if not anchors:
-        return
-    stmt = insert_ignoring_conflicts(t.thread_anchors, conn.dialect.name, "target_id", "thread_hash")
-    rows = [
+def anchor_rows(anchors: list[NewAnchor], now: float) -> list[dict[str, object]]:
+    return [
         {
             "target_id": a.target_id,
             "thread_hash": thread_hash(a.thread_key),
@@ -65,4 +62,14 @@ async def write_anchors(conn: AsyncConnection, anchors: list[NewAnchor], now: fl
         }
         for a in anchors
     ]
-    await conn.execute(stmt, rows)
+
+
+async def write_anchors(conn: AsyncConnection, anchors: list[NewAnchor], now: float) -> None:
+    """Inside the caller's transaction; an anchor already there is kept (the thread's first post)."""
+    if anchors:
+        stmt = insert_ignoring_conflicts(t.thread_anchors, conn.dialect.name, "target_id", "thread_hash")
+        await conn.execute(stmt, anchor_rows(anchors, now))
+
+
+# the same insert on the embedded default's writer thread (hub/delivery/sqlite_path.py)
+ANCHOR_SQLITE = Plain(insert_ignoring_conflicts(t.thread_anchors, "sqlite", "target_id", "thread_hash"))

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.db import tables as t
+from hub.delivery.sqlite_path import Plain, SqlitePath
 
 UNFINISHED = ("pending", "sending")
 
@@ -55,14 +56,22 @@ _EXPIRED = sa.select(_d.c.id).where(_d.c.status == "sending", _d.c.lease_until <
 _CLAIMS = {pg: (_claim(_PENDING, pg), _claim(_EXPIRED, pg)) for pg in (False, True)}
 
 
-async def claim_due(engine: AsyncEngine, limit: int, lease_until: float, now: float) -> list[str]:
+_CLAIMS_SQLITE = tuple(Plain(s) for s in _CLAIMS[False])
+
+
+async def claim_due(
+    engine: AsyncEngine, limit: int, lease_until: float, now: float, sqlite: SqlitePath | None = None
+) -> list[str]:
     """Mark up to ``limit`` due deliveries as ``sending`` with our lease; return their ids.
 
     Two index range scans, never a table scan: pending ones by (status, next_attempt_at), then
-    deliveries whose lease ran out (a worker died) by status.
+    deliveries whose lease ran out (a worker died) by status. On the embedded default, on its one
+    writer thread (``sqlite``).
     """
+    params: dict[str, object] = {"now": now, "lease_until": lease_until, "limit": limit}
+    if sqlite is not None:
+        return await sqlite.claim(_CLAIMS_SQLITE, params, limit)
     pending, expired = _CLAIMS[engine.dialect.name == "postgresql"]
-    params = {"now": now, "lease_until": lease_until, "limit": limit}
     async with engine.begin() as conn:
         ids = [r[0] for r in await conn.execute(pending, params)]
         if len(ids) < limit:

@@ -13,7 +13,7 @@ from hub.db import tables as t
 from hub.delivery.claim import claim_due, next_due_at
 from hub.delivery.engine import process_batch, process_rows
 from hub.delivery.retention import run_retention
-from hub.ingest.handoff import HandedDelivery
+from hub.ingest.handoff import LeasedDelivery
 from hub.runtime import Runtime
 from hub.storage.loop import run_storage
 
@@ -63,7 +63,7 @@ class EmbeddedWorker:
         self._active += n
         return n
 
-    def hand(self, deliveries: list[HandedDelivery], reserved: int) -> None:
+    def hand(self, deliveries: list[LeasedDelivery], reserved: int) -> None:
         """Deliveries inserted leased for us: sent at once, without a claim or a load."""
         unused = reserved - len(deliveries)
         if unused:
@@ -112,18 +112,19 @@ class EmbeddedWorker:
             return 0
         now = time.time()
         self._last_claim = time.monotonic()
-        ids = await claim_due(self.rt.engine, min(free, MAX_BATCH), now + self.rt.settings.delivery_lease, now)
+        lease = now + self.rt.settings.delivery_lease
+        ids = await claim_due(self.rt.engine, min(free, MAX_BATCH), lease, now, self.rt.sqlite)
         if ids:
             self._active += len(ids)
             self._spawn(ids)
         return len(ids)
 
-    def _spawn(self, work: list[str] | list[HandedDelivery]) -> None:
+    def _spawn(self, work: list[str] | list[LeasedDelivery]) -> None:
         task = asyncio.create_task(self._process(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _process(self, work: list[str] | list[HandedDelivery]) -> None:
+    async def _process(self, work: list[str] | list[LeasedDelivery]) -> None:
         """Claimed ids (loaded first) or handed deliveries; their slots are counted in ``_active``."""
         held = len(work)
 

@@ -8,7 +8,7 @@ import logging
 import random
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -16,11 +16,20 @@ import sqlalchemy as sa
 
 from hub.config_cache import RouteInfo, TargetInfo
 from hub.db import tables as t
-from hub.delivery.anchors import AnchorKey, NewAnchor, load_anchors, thread_hash, write_anchors
+from hub.delivery.anchors import (
+    ANCHOR_SQLITE,
+    AnchorKey,
+    NewAnchor,
+    anchor_rows,
+    load_anchors,
+    thread_hash,
+    write_anchors,
+)
 from hub.delivery.breaker import DISABLED_RECHECK, disable, load_states, observe
 from hub.delivery.flow import BatchFlow, flow_wait, policy_of
 from hub.delivery.folding import digest_post, fold, with_updates
 from hub.delivery.schedule import next_delay
+from hub.delivery.sqlite_path import Plain
 from hub.ids import new_id
 from hub.mapping.context import EventForMapping
 from hub.mapping.post import Mention, Post
@@ -109,7 +118,12 @@ _RECORD = (
 )
 
 
-async def _load(rt: Runtime, ids: list[str]) -> list[Any]:
+_RECORD_SQLITE, _ATTEMPT_SQLITE = Plain(_RECORD), Plain(t.attempts.insert())
+
+
+async def _load(rt: Runtime, ids: list[str]) -> Sequence[Any]:
+    if rt.sqlite is not None:
+        return rt.sqlite.load(ids)
     async with rt.engine.connect() as conn:
         return list(await conn.execute(_LOAD, {"ids": ids}))
 
@@ -294,11 +308,20 @@ async def _record(rt: Runtime, outcomes: list[Outcome]) -> None:
         for o in outcomes
         if o.attempt is not None
     ]
-    async with rt.engine.begin() as conn:
-        if attempt_rows:
-            await conn.execute(t.attempts.insert(), attempt_rows)
-        await conn.execute(_RECORD, params)
-        await write_anchors(conn, [o.anchor for o in outcomes if o.anchor is not None], now)
+    anchors = [o.anchor for o in outcomes if o.anchor is not None]
+    if rt.sqlite is not None:  # on the one writer thread (hub/delivery/sqlite_path.py)
+        steps: list[tuple[Plain, Sequence[Mapping[str, object]]]] = [
+            (_ATTEMPT_SQLITE, attempt_rows),
+            (_RECORD_SQLITE, params),
+            (ANCHOR_SQLITE, anchor_rows(anchors, now)),
+        ]
+        await rt.sqlite.write(steps)
+    else:
+        async with rt.engine.begin() as conn:
+            if attempt_rows:
+                await conn.execute(t.attempts.insert(), attempt_rows)
+            await conn.execute(_RECORD, params)
+            await write_anchors(conn, anchors, now)
     rt.metrics.record(outcomes)
 
 
@@ -319,7 +342,8 @@ async def process_rows(rt: Runtime, rows: Sequence[Any], release: Callable[[int]
     hold the others. ``release(n)`` is told as each group is finished."""
     if not rows:
         return
-    flow = BatchFlow(await load_states(rt.engine, {r.target_id for r in rows}))
+    targets = {r.target_id for r in rows}
+    flow = BatchFlow(rt.sqlite.states(targets) if rt.sqlite is not None else await load_states(rt.engine, targets))
     tasks = [asyncio.ensure_future(_safely(r, _prepare(rt, r))) for r in rows]
     waiting = set(tasks)
     while waiting:  # the group ready now goes on; the slower ones follow as they get ready
@@ -335,7 +359,8 @@ async def _finish(rt: Runtime, staged: list[Prepared | Outcome], flow: BatchFlow
     outcomes = [s for s in staged if isinstance(s, Outcome)]
     ready = [s for s in staged if isinstance(s, Prepared)]
     try:
-        anchors = await load_anchors(rt.engine, [k for p in ready if (k := p.anchor_key()) is not None])
+        keys = [k for p in ready if (k := p.anchor_key()) is not None]
+        anchors = rt.sqlite.anchors(keys) if rt.sqlite is not None else await load_anchors(rt.engine, keys)
     except Exception:  # nothing was sent: every prepared delivery is tried again shortly
         log.exception("reading thread anchors failed; retrying the batch later")
         outcomes += [_internal_error(p.row, "thread anchors unavailable") for p in ready]

@@ -33,22 +33,22 @@ _Group = list[_Item]  # the events of one request: always in the same transactio
 StoreBatch = Callable[[Sequence[tuple[NewEvent, Sequence[RouteInfo]]], Lease | None], Awaitable[list[StoredEvent]]]
 
 
-def batch_store_for(engine: AsyncEngine) -> tuple[StoreBatch, Callable[[], None], bool]:
+def batch_store_for(engine: AsyncEngine) -> tuple[StoreBatch, Callable[[], None], SqliteIngestWriter | None]:
     """SQLite: a dedicated sqlite3 writer thread, which can hand deliveries to the worker. Postgres: the
-    async engine. Returns (store, close, hands deliveries)."""
+    async engine. Returns (store, close, the SQLite writer)."""
     if engine.dialect.name == "sqlite" and engine.url.database:
         writer = SqliteIngestWriter(engine.url.database)
-        return writer.store_events, writer.close, True
+        return writer.store_events, writer.close, writer
 
     async def store(batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]], lease: Lease | None) -> list[StoredEvent]:
         return await store_events(engine, batch)
 
-    return store, lambda: None, False
+    return store, lambda: None, None
 
 
 class IngestBatcher:
     def __init__(self, engine: AsyncEngine, max_batch: int = MAX_BATCH) -> None:
-        self._store, self._close, self._hands = batch_store_for(engine)
+        self._store, self._close, self.sqlite_writer = batch_store_for(engine)
         self._receiver: Receiver | None = None
         self._lease_seconds = 0.0
         self._max = max_batch
@@ -68,9 +68,9 @@ class IngestBatcher:
     def hand_to(self, receiver: Receiver, lease_seconds: float) -> bool:
         """Insert what ``receiver`` has room for already leased and hand it over (hub/ingest/handoff.py).
         False where this store cannot (Postgres: workers claim)."""
-        if self._hands:
+        if self.sqlite_writer is not None:
             self._receiver, self._lease_seconds = receiver, lease_seconds
-        return self._hands
+        return self.sqlite_writer is not None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hub-ingest-writer")

@@ -27,7 +27,7 @@ class Lease:
     now: float
 
 
-class HandedDelivery(NamedTuple):
+class LeasedDelivery(NamedTuple):
     """A delivery inserted leased, with the columns the engine loads for a claimed one (``engine._LOAD``)."""
 
     id: str
@@ -55,7 +55,7 @@ class Receiver(Protocol):
 
     def reserve(self, wanted: int) -> int: ...
 
-    def hand(self, deliveries: list[HandedDelivery], reserved: int) -> None: ...
+    def hand(self, deliveries: list[LeasedDelivery], reserved: int) -> None: ...
 
 
 def thread_keys(rows: Sequence[Sequence[object]]) -> set[ThreadKey]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import orjson
 
 from hub.config_cache import RouteInfo
-from hub.ingest.handoff import LEASE_UNTIL, HandedDelivery, Lease, ThreadKey, lease_rows, thread_keys
+from hub.ingest.handoff import LEASE_UNTIL, Lease, LeasedDelivery, ThreadKey, lease_rows, thread_keys
 from hub.ingest.store import (
     DELIVERY_COLUMNS,
     Key,
@@ -28,6 +29,7 @@ from hub.ingest.store import (
     plan_batch,
 )
 
+_T = TypeVar("_T")
 _EVENT_COLS = (
     "id",
     "source_id",
@@ -93,8 +95,8 @@ def _busy(conn: sqlite3.Connection, keys: set[ThreadKey]) -> set[ThreadKey]:
     return found
 
 
-def _handed(row: tuple[object, ...], event_id: str, ev: NewEvent) -> HandedDelivery:
-    return HandedDelivery(
+def _handed(row: tuple[object, ...], event_id: str, ev: NewEvent) -> LeasedDelivery:
+    return LeasedDelivery(
         str(row[0]), event_id, str(row[2]), str(row[3]), 0, 0, float(row[LEASE_UNTIL]),  # type: ignore[arg-type]
         None, None, str(row[4]), ev.type, ev.body, ev.payload, ev.headers, ev.source_id, ev.connector,
         ev.subject, ev.received_at,
@@ -143,7 +145,7 @@ def write_batch(
         conn.execute("ROLLBACK")
         raise
     ids: list[list[str]] = [[] for _ in batch]
-    handed: list[list[HandedDelivery]] = [[] for _ in batch]
+    handed: list[list[LeasedDelivery]] = [[] for _ in batch]
     for row, i in zip(deliveries, owners, strict=True):
         ids[i].append(str(row[0]))
     for j in leased:
@@ -168,6 +170,13 @@ class SqliteIngestWriter:
             conn.execute("PRAGMA busy_timeout=10000")
             self._conn = conn
         return self._conn
+
+    async def call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(connection, *args)`` on the writer's thread, between ingest batches (hub/delivery/sqlite_path.py)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, fn, args)
+
+    def _run(self, fn: Callable[..., _T], args: tuple[Any, ...]) -> _T:
+        return fn(self._connection(), *args)
 
     def _write(self, batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]], lease: Lease | None) -> list[StoredEvent]:
         return write_batch(self._connection(), batch, lease)

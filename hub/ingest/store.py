@@ -13,7 +13,7 @@ from hub.connectors.parse import dedup_key
 from hub.db import tables as t
 from hub.db.dialect import insert_ignoring_conflicts
 from hub.ids import new_id
-from hub.ingest.handoff import HandedDelivery
+from hub.ingest.handoff import LeasedDelivery
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class StoredEvent:
     event_id: str
     duplicate: bool
     delivery_ids: list[str]
-    handed: tuple[HandedDelivery, ...] = ()  # of those, the ones inserted leased for the worker (handoff.py)
+    handed: tuple[LeasedDelivery, ...] = ()  # of those, the ones inserted leased for the worker (handoff.py)
 
 
 @dataclass(frozen=True)
