@@ -151,11 +151,11 @@ class IngestBatcher:
                 if not fut.done():
                     fut.set_exception(exc)
             return False
-        if receiver is not None:
-            receiver.hand([h for r in results for h in r.handed], reserved)
         for (_, _, fut), result in zip(items, results, strict=True):
             if not fut.done():
                 fut.set_result(result)
+        if receiver is not None:  # after the answers: their tasks run first
+            receiver.hand([h for r in results for h in r.handed], reserved)
         return True
 
     async def _one_by_one(self, batch: list[_Group], exc: Exception) -> None:
