@@ -115,26 +115,6 @@ async def test_a_retried_dead_letter_gets_a_fresh_schedule(
     assert (await _delivery(client, event_id))["attempts"] == 5
 
 
-async def test_a_retried_dead_letter_waits_while_its_thread_is_in_flight(tmp_path: Path) -> None:
-    async with running_app(make_settings(tmp_path, embedded_worker=False)) as (app, _):
-        engine = app.state.runtime.engine
-        now = time.time()
-        old, later = new_id("dlv"), new_id("dlv")
-        common = {"event_id": "evt_x", "route_id": "rte_x", "target_id": "tgt_x", "order_key": "issue-1"}
-        row = {**common, "attempts": 1, "next_attempt_at": now - 1, "created_at": now, "updated_at": now}
-        async with engine.begin() as conn:
-            await conn.execute(
-                t.deliveries.insert(),
-                [
-                    {**row, "id": old, "status": "pending", "lease_until": None},  # a dead letter just retried
-                    {**row, "id": later, "status": "sending", "lease_until": now + 60},  # its thread's next post
-                ],
-            )
-        assert await claim_due(engine, 10, now + 60, now) == []
-        # the later one's worker dies: its lease runs out, it no longer holds the thread (no deadlock)
-        assert await claim_due(engine, 10, now + 200, now + 61) == [old]
-
-
 async def test_an_internal_error_in_one_delivery_keeps_the_others_outcomes(
     client: httpx.AsyncClient, pipeline: Pipeline, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
