@@ -23,6 +23,7 @@ log = logging.getLogger("hub.ingest")
 MAX_BATCH = 500
 PRESSURE_BATCH = 4  # a batch this big means webhooks are arriving faster than one at a time
 PRESSURE_WINDOW = 0.01
+HAND_OFF_BELOW = 16  # a batch this big is a burst: acknowledgements first, its deliveries wait to be claimed
 STOP_TIMEOUT = 10.0
 SYSTEMIC_FAILURES = 3
 
@@ -134,7 +135,7 @@ class IngestBatcher:
         if len(items) >= PRESSURE_BATCH:
             self._last_busy = time.monotonic()
         receiver, reserved = self._receiver, 0
-        if receiver is not None:
+        if receiver is not None and len(items) < HAND_OFF_BELOW:
             reserved = receiver.reserve(sum(len(routes) for _, routes, _ in items))
         now = time.time()
         lease = Lease(reserved, now + self._lease_seconds, now) if reserved else None
