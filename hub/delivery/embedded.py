@@ -69,7 +69,7 @@ class EmbeddedWorker:
         if unused:
             self._active -= unused
             self._wake.set()
-        if deliveries:
+        if deliveries and not self._stopping:  # stopping: they stay leased, due again at the next start
             self._spawn(deliveries)
 
     def start(self) -> None:
