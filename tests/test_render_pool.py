@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import signal
+import struct
 import time
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 import pytest
 
 from hub.mapping.catalogue import parse_inline
+from hub.mapping.child import RenderAnswer
 from hub.mapping.context import EventForMapping
-from hub.mapping.pool import RenderPool
+from hub.mapping.pool import RenderPool, _Process, _read_answers
 from hub.mapping.render import MappingTimedOut
 from tests.conftest import create, fire, make_settings, running_app, wait_for
 from tests.helpers import GITHUB_SECRET
@@ -126,3 +130,25 @@ def test_the_render_processes_are_a_setting(tmp_path: Path) -> None:
     assert (settings.render_processes, settings.render_deadline, settings.render_memory_mb) == (3, 0.5, 256)
     with pytest.raises(ValueError):
         make_settings(tmp_path, render_deadline=0)
+
+
+def test_answers_are_read_whole_however_the_pipe_cuts_them() -> None:
+    """The parent reads what a render process wrote with ``Connection.send`` in one read per wake-up:
+    several answers at once, and an answer split across two wake-ups."""
+    parent, child = multiprocessing.Pipe()
+    proc = _Process(pid=0, conn=parent)
+    try:
+        child.send(RenderAnswer("j1", "failed", error="a"))
+        child.send(RenderAnswer("j2", "failed", error="b" * 30_000))
+        answers = _read_answers(proc)
+        assert [a.job_id for a in answers] == ["j1", "j2"] and answers[1].error == "b" * 30_000
+        frame = bytes(ForkingPickler.dumps(RenderAnswer("j3", "failed", error="c")))
+        os.write(child.fileno(), struct.pack("!i", len(frame)) + frame[:5])
+        assert _read_answers(proc) == [] and proc.unread
+        os.write(child.fileno(), frame[5:])
+        assert [a.job_id for a in _read_answers(proc)] == ["j3"] and proc.unread == b""
+        child.close()
+        with pytest.raises(EOFError):
+            _read_answers(proc)
+    finally:
+        parent.close()

@@ -25,7 +25,9 @@ import itertools
 import logging
 import math
 import os
+import pickle
 import signal
+import struct
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -44,6 +46,8 @@ from hub.people.directory import Directory
 log = logging.getLogger("hub.mapping")
 MAX_BATCH = 64
 MAX_KEPT = 512  # objects (specs, mappings, directories) a process keeps before it is told to forget them
+READ_SIZE = 1 << 20
+_LENGTH, _HUGE_LENGTH = struct.Struct("!i"), struct.Struct("!Q")  # multiprocessing.Connection's frame header
 WATCH_EVERY = 0.02
 SLOW_MEMORY = 60.0  # seconds a lane (a route) seen slow keeps its jobs one at a time
 
@@ -67,6 +71,32 @@ class _Process:
     forget: bool = False  # its objects are cleared with the next batch
     slow_lane: bool = False  # it runs a job of a lane lately seen slow
     warm: bool = False  # it has answered once (a new process's first answer is slower: it is not judged)
+    unread: bytes = b""  # the start of an answer not wholly arrived yet
+
+
+def _read_answers(proc: _Process) -> list[RenderAnswer]:
+    """The answers the process wrote, in one read of its pipe (called when the pipe is readable, so the
+    read does not wait), in ``multiprocessing.Connection``'s framing: a 4-byte big-endian length (-1 then
+    an 8-byte one for the huge), then the pickle. ``Connection.poll`` + ``recv`` per answer cost a new
+    selector and three system calls each."""
+    data = os.read(proc.conn.fileno(), READ_SIZE)
+    if not data:
+        raise EOFError
+    buf, pos, answers = proc.unread + data, 0, []
+    while len(buf) - pos >= 4:
+        (size,) = _LENGTH.unpack_from(buf, pos)
+        head = 4
+        if size == -1:
+            if len(buf) - pos < 12:
+                break
+            (size,) = _HUGE_LENGTH.unpack_from(buf, pos + 4)
+            head = 12
+        if len(buf) - pos - head < size:
+            break
+        answers.append(pickle.loads(buf[pos + head : pos + head + size]))
+        pos += head + size
+    proc.unread = buf[pos:]
+    return answers
 
 
 def _kill(pid: int) -> None:
@@ -245,19 +275,19 @@ class RenderPool:
 
     def _on_answers(self, proc: _Process) -> None:
         try:
-            while proc.conn.poll():
-                answer: RenderAnswer = proc.conn.recv()
-                while proc.inflight and proc.inflight[0].job.job_id != answer.job_id:
-                    proc.inflight.popleft()  # cannot happen: answers come in order
-                if proc.inflight:
-                    done = proc.inflight.popleft()
-                    if not done.future.done():
-                        done.future.set_result(answer)
-                proc.head_since = time.monotonic()
-                proc.warm = True
-        except (EOFError, OSError):
+            answers = _read_answers(proc)
+        except (EOFError, OSError, pickle.UnpicklingError):
             self._lost(proc, "the render process ended (out of memory?)", dead=True)
             return
+        for answer in answers:
+            while proc.inflight and proc.inflight[0].job.job_id != answer.job_id:
+                proc.inflight.popleft()  # cannot happen: answers come in order
+            if proc.inflight:
+                done = proc.inflight.popleft()
+                if not done.future.done():
+                    done.future.set_result(answer)
+            proc.head_since = time.monotonic()
+            proc.warm = True
         if not proc.inflight:
             self._dispatch()
 
