@@ -109,7 +109,22 @@ def worker() -> None:
         typer.echo(f"hub: {exc}", err=True)
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_json)
-    asyncio.run(run_worker(settings))
+    _run_fast(run_worker(settings))
+
+
+def _run_fast(main: Awaitable[None]) -> None:
+    """On uvloop where it is installed (uvicorn[standard] brings it), the loop `hub serve` runs on too:
+    a worker's time goes mostly to its sockets (Postgres, Redis, the targets)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows, PyPy
+        asyncio.run(_as_coroutine(main))
+        return
+    uvloop.run(_as_coroutine(main))
+
+
+async def _as_coroutine(main: Awaitable[None]) -> None:
+    await main
 
 
 @app.command()
