@@ -211,6 +211,7 @@ PARAMETERS: dict[tuple[str, str], str] = {
 
 _NUL = ("invalid_text", "the body holds a NUL character or an invalid (lone surrogate) character")
 _SCHEMA = ("invalid_request", "the request does not validate")
+_GUARDED_OUTSIDE_API = {"/oauth/callback"}  # hub/storage/api.py: on TextGuardRoute too (hub/api/text_guard.py)
 _STORAGE_SETTINGS = ("invalid_config", "set settings.oauth_client_id (the OAuth app's client id) first")
 # (method, path) → the business rules that answer 422, beyond the schema (code, example message)
 RULES: dict[tuple[str, str], list[tuple[str, str]]] = {
@@ -403,7 +404,7 @@ def _describe_errors(path: str, method: str, operation: dict[str, Any]) -> None:
         content = response.setdefault("content", {}).setdefault("application/json", {})
         if n == 422:
             rules = RULES.get((method, path), [])
-            cases = [*rules, _SCHEMA] + ([_NUL] if path.startswith("/api/") else [])
+            cases = [*rules, _SCHEMA] + ([_NUL] if path.startswith("/api/") or path in _GUARDED_OUTSIDE_API else [])
             content["examples"] = _examples_by(
                 (f"{code}_{i}", message, _error(code, message)) for i, (code, message) in enumerate(cases)
             )
