@@ -1,8 +1,10 @@
-"""Group commit on the embedded default: one sqlite3 connection in one thread writes ingest batches.
+"""Group commit on the embedded default: one sqlite3 connection in one thread writes ingest batches,
+and the delivery engine's claims and outcomes between them (``call``; hub/delivery/sqlite_path.py).
 
 Cheaper than going through the async ORM layer statement by statement: a batch is one BEGIN IMMEDIATE,
-a SELECT for known dedup keys, two executemany INSERTs and one COMMIT (one fsync). BEGIN IMMEDIATE
-takes the write lock first, so the dedup check and the insert are atomic against any other writer.
+a SELECT for known dedup keys (and, when it hands deliveries to the worker, one for their threads), two
+multi-row INSERTs and one COMMIT (one fsync). BEGIN IMMEDIATE takes the write lock first, so the dedup
+check and the insert are atomic against any other writer.
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ def write_batch(
 
 
 class SqliteIngestWriter:
-    """Owns the connection and the one thread that uses it."""
+    """Owns the connection and the one thread that uses it: the embedded default's one writer."""
 
     def __init__(self, path: str) -> None:
         self._path = path
