@@ -12,11 +12,18 @@ import pytest
 import sqlalchemy as sa
 
 from hub.db import tables as t
+from hub.db.engine import create_engine
+from hub.db.migrate import upgrade
 from hub.delivery import embedded
+from hub.delivery.anchors import NewAnchor, load_anchors, thread_hash, write_anchors
+from hub.delivery.breaker import BreakerState, load_states
 from hub.delivery.claim import claim_due
+from hub.delivery.sqlite_path import SqlitePath
 from hub.ids import new_id
 from hub.ingest.handoff import Lease, lease_rows
+from hub.ingest.sqlite_writer import SqliteIngestWriter
 from hub.runtime import Runtime
+from hub.targets.base import ThreadAnchor
 from tests.conftest import create_pipeline, fire, make_settings, running_app, wait_for
 from tests.receiver import Receiver, serve_receiver
 
@@ -140,3 +147,52 @@ async def test_a_retried_dead_letter_waits_while_its_thread_is_in_flight(tmp_pat
         async with rt.engine.connect() as conn:
             lease = await conn.scalar(sa.select(t.deliveries.c.lease_until).where(t.deliveries.c.id == old))
         assert lease == now + 200
+
+
+async def _anchors_and_states(tmp_path: Path, database_url: str | None, plain: bool) -> None:
+    """What the engine reads per batch, written through the async engine and read back by it (or by the
+    embedded default's plain sqlite3 reader)."""
+    settings = make_settings(tmp_path, **({"database_url": database_url} if database_url else {}))
+    engine = create_engine(settings)
+    await upgrade(engine)
+    writer = SqliteIngestWriter(engine.url.database or "") if plain else None
+    try:
+        now = time.time()
+        async with engine.begin() as conn:
+            await conn.execute(
+                t.targets.insert(),
+                [
+                    {"id": f"tgt_{n}", "kind": "webhook", "name": n, "config": {}, "enabled": True,
+                     "breaker_state": state, "consecutive_failures": fails, "breaker_opened_at": opened,
+                     "breaker_until": None, "created_at": now, "updated_at": now}
+                    for n, state, fails, opened in (("a", "closed", 0, None), ("b", "open", 5, now))
+                ],
+            )  # fmt: skip
+            await write_anchors(
+                conn,
+                [NewAnchor("tgt_a", "issue-1", "m1", None, "dlv_1"), NewAnchor("tgt_b", "issue-1", None, "u", "dlv_2")],
+                now,
+            )
+        keys = [("tgt_a", thread_hash("issue-1")), ("tgt_b", thread_hash("issue-1")), ("tgt_a", thread_hash("x"))]
+        if writer is not None:
+            path = SqlitePath(writer, engine.url.database or "")
+            anchors, states = path.anchors(keys), path.states({"tgt_a", "tgt_b", "tgt_c"})
+            path.close()
+        else:
+            anchors = await load_anchors(engine, keys)
+            states = await load_states(engine, {"tgt_a", "tgt_b", "tgt_c"})
+        assert anchors == {keys[0]: ThreadAnchor("m1", None), keys[1]: ThreadAnchor(None, "u")}
+        assert states == {"tgt_a": BreakerState("closed", 0, None, None), "tgt_b": BreakerState("open", 5, now, None)}
+    finally:
+        if writer is not None:
+            writer.close()
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["sqlalchemy", "sqlite3"])
+async def test_thread_anchors_and_breaker_states_read_back_on_sqlite(tmp_path: Path, plain: bool) -> None:
+    await _anchors_and_states(tmp_path, None, plain)
+
+
+async def test_thread_anchors_and_breaker_states_read_back_on_postgres(tmp_path: Path, pg_database: str) -> None:
+    await _anchors_and_states(tmp_path, pg_database, False)

@@ -36,16 +36,18 @@ class NewAnchor:
     delivery_id: str
 
 
+_ta = t.thread_anchors
+_LOAD = sa.select(_ta.c.target_id, _ta.c.thread_hash, _ta.c.remote_id, _ta.c.remote_url).where(
+    sa.tuple_(_ta.c.target_id, _ta.c.thread_hash).in_(sa.bindparam("keys", expanding=True))
+)  # built once
+
+
 async def load_anchors(engine: AsyncEngine, keys: Iterable[AnchorKey]) -> dict[AnchorKey, ThreadAnchor]:
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    ta = t.thread_anchors
-    stmt = sa.select(ta.c.target_id, ta.c.thread_hash, ta.c.remote_id, ta.c.remote_url).where(
-        sa.tuple_(ta.c.target_id, ta.c.thread_hash).in_(wanted)
-    )
     async with engine.connect() as conn:
-        rows = await conn.execute(stmt)
+        rows = await conn.execute(_LOAD, {"keys": wanted})
         return {(r.target_id, r.thread_hash): ThreadAnchor(r.remote_id, r.remote_url) for r in rows}
 
 

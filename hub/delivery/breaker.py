@@ -35,15 +35,17 @@ class BreakerState:
     until: float | None
 
 
+_tg = t.targets
+_STATES = sa.select(
+    _tg.c.id, _tg.c.breaker_state, _tg.c.consecutive_failures, _tg.c.breaker_opened_at, _tg.c.breaker_until
+).where(_tg.c.id.in_(sa.bindparam("ids", expanding=True)))  # built once
+
+
 async def load_states(engine: AsyncEngine, target_ids: set[str]) -> dict[str, BreakerState]:
-    tg = t.targets
-    stmt = sa.select(
-        tg.c.id, tg.c.breaker_state, tg.c.consecutive_failures, tg.c.breaker_opened_at, tg.c.breaker_until
-    ).where(tg.c.id.in_(target_ids))
     async with engine.connect() as conn:
         return {
             r.id: BreakerState(r.breaker_state, r.consecutive_failures, r.breaker_opened_at, r.breaker_until)
-            for r in await conn.execute(stmt)
+            for r in await conn.execute(_STATES, {"ids": sorted(target_ids)})
         }
 
 

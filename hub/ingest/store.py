@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -159,18 +161,27 @@ def _event_values(plan: Planned, ev: NewEvent) -> dict[str, object]:
     }
 
 
+_e = t.events
+# built once: a new statement object per batch costs SQLAlchemy its cache key every time
+_KNOWN = sa.select(_e.c.dedup_key, _e.c.id, _e.c.received_at).where(
+    _e.c.source_id == sa.bindparam("source_id"), _e.c.dedup_key.in_(sa.bindparam("keys", expanding=True))
+)
+
+
+@functools.cache
+def _insert_events(dialect: str) -> Any:
+    return insert_ignoring_conflicts(_e, dialect, "source_id", "dedup_key").returning(_e.c.id)
+
+
 async def _known(conn: AsyncConnection, keys: set[Key]) -> dict[Key, Known]:
     """What is stored under these (source, dedup key) pairs: per source, through the unique index."""
-    e = t.events
     by_source: dict[str, list[str]] = {}
     for source_id, key in keys:
         by_source.setdefault(source_id, []).append(key)
     found: dict[Key, Known] = {}
     for source_id, dedup in by_source.items():
-        stmt = sa.select(e.c.dedup_key, e.c.id, e.c.received_at).where(
-            e.c.source_id == source_id, e.c.dedup_key.in_(dedup)
-        )
-        found.update({(source_id, r.dedup_key): Known(r.id, r.received_at) for r in await conn.execute(stmt)})
+        rows = await conn.execute(_KNOWN, {"source_id": source_id, "keys": dedup})
+        found.update({(source_id, r.dedup_key): Known(r.id, r.received_at) for r in rows})
     return found
 
 
@@ -180,15 +191,15 @@ async def store_events(engine: AsyncEngine, batch: Sequence[tuple[NewEvent, Sequ
     An event whose (source, dedup key) is already stored — earlier, by another process at the same
     moment, or earlier in this batch — is not inserted: its result names the first event's id.
     """
-    e = t.events
     events = [ev for ev, _ in batch]
     async with engine.begin() as conn:
         plans = plan_batch(events, await _known(conn, keys_to_look_up(events)))
         fresh = [i for i, p in enumerate(plans) if not p.duplicate]
         inserted: set[str] = set()
         if fresh:
-            stmt = insert_ignoring_conflicts(e, engine.dialect.name, "source_id", "dedup_key").returning(e.c.id)
-            rows = await conn.execute(stmt, [_event_values(plans[i], events[i]) for i in fresh])
+            rows = await conn.execute(
+                _insert_events(engine.dialect.name), [_event_values(plans[i], events[i]) for i in fresh]
+            )
             inserted = {r[0] for r in rows}
         lost = [i for i in fresh if plans[i].event_id not in inserted]  # another process stored it just now
         if lost:
