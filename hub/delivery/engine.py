@@ -118,7 +118,8 @@ _RECORD = (
 )
 
 
-_RECORD_SQLITE, _ATTEMPT_SQLITE = Plain(_RECORD), Plain(t.attempts.insert())
+_ATTEMPT = t.attempts.insert()
+_RECORD_SQLITE, _ATTEMPT_SQLITE = Plain(_RECORD), Plain(_ATTEMPT)
 
 
 async def _load(rt: Runtime, ids: list[str]) -> Sequence[Any]:
@@ -319,7 +320,7 @@ async def _record(rt: Runtime, outcomes: list[Outcome]) -> None:
     else:
         async with rt.engine.begin() as conn:
             if attempt_rows:
-                await conn.execute(t.attempts.insert(), attempt_rows)
+                await conn.execute(_ATTEMPT, attempt_rows)
             await conn.execute(_RECORD, params)
             await write_anchors(conn, anchors, now)
     rt.metrics.record(outcomes)

@@ -168,6 +168,9 @@ _KNOWN = sa.select(_e.c.dedup_key, _e.c.id, _e.c.received_at).where(
 )
 
 
+_INSERT_DELIVERIES = t.deliveries.insert()
+
+
 @functools.cache
 def _insert_events(dialect: str) -> Any:
     return insert_ignoring_conflicts(_e, dialect, "source_id", "dedup_key").returning(_e.c.id)
@@ -214,7 +217,7 @@ async def store_events(engine: AsyncEngine, batch: Sequence[tuple[NewEvent, Sequ
                 deliveries[i] = delivery_rows(plans[i].event_id, ev.subject, routes, ev.received_at)
         all_rows = [row for rows_ in deliveries.values() for row in rows_]
         if all_rows:
-            await conn.execute(t.deliveries.insert(), all_rows)
+            await conn.execute(_INSERT_DELIVERIES, all_rows)
     return [
         StoredEvent(p.event_id, p.duplicate, [str(r["id"]) for r in deliveries.get(i, [])]) for i, p in enumerate(plans)
     ]
