@@ -21,7 +21,7 @@ from hub.delivery.engine import process_batch
 from hub.ids import new_id
 from hub.runtime import Runtime
 from tests.conftest import create, create_pipeline, fire, make_settings, running_app, wait_for
-from tests.receiver import Receiver
+from tests.receiver import Received, Receiver
 
 Pipeline = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -118,7 +118,11 @@ async def test_a_retried_dead_letter_gets_a_fresh_schedule(
 async def test_an_internal_error_in_one_delivery_keeps_the_others_outcomes(
     client: httpx.AsyncClient, pipeline: Pipeline, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    receiver.script = [(500, {})]
+    def answer(got: Received) -> tuple[int, dict[str, str], bytes]:  # by issue: the two are sent concurrently
+        post = got.body.get("post", {}) if isinstance(got.body, dict) else {}
+        return (500 if str(post.get("title", "")).startswith("Issue #1 ") else 200), {}, b"{}"
+
+    receiver.respond = answer
     ids = await pipeline({"kind": "webhook", "name": "rx", "url": receiver.url, "retry_schedule": [30]})
     original = delivery_engine.observe
 
