@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -112,19 +112,15 @@ def worker() -> None:
     _run_fast(run_worker(settings))
 
 
-def _run_fast(main: Awaitable[None]) -> None:
+def _run_fast(main: Coroutine[Any, Any, None]) -> None:
     """On uvloop where it is installed (uvicorn[standard] brings it), the loop `hub serve` runs on too:
     a worker's time goes mostly to its sockets (Postgres, Redis, the targets)."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - Windows, PyPy
-        asyncio.run(_as_coroutine(main))
+        asyncio.run(main)
         return
-    uvloop.run(_as_coroutine(main))
-
-
-async def _as_coroutine(main: Awaitable[None]) -> None:
-    await main
+    uvloop.run(main)
 
 
 @app.command()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
 
@@ -70,7 +71,7 @@ class EmbeddedWorker:
             self._active -= unused
             self._wake.set()
         if deliveries and not self._stopping:  # stopping: they stay leased, due again at the next start
-            self._spawn(deliveries)
+            self._spawn(len(deliveries), lambda release: process_rows(self.rt, deliveries, release))
 
     def start(self) -> None:
         self.rt.ingest.hand_to(self, self.rt.settings.delivery_lease)
@@ -116,17 +117,17 @@ class EmbeddedWorker:
         ids = await claim_due(self.rt.engine, min(free, MAX_BATCH), lease, now, self.rt.sqlite)
         if ids:
             self._active += len(ids)
-            self._spawn(ids)
+            self._spawn(len(ids), lambda release: process_batch(self.rt, ids, release))
         return len(ids)
 
-    def _spawn(self, work: list[str] | list[LeasedDelivery]) -> None:
-        task = asyncio.create_task(self._process(work))
+    def _spawn(self, held: int, run: Callable[[Callable[[int], None]], Awaitable[None]]) -> None:
+        task = asyncio.create_task(self._process(held, run))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _process(self, work: list[str] | list[LeasedDelivery]) -> None:
-        """Claimed ids (loaded first) or handed deliveries; their slots are counted in ``_active``."""
-        held = len(work)
+    async def _process(self, held: int, run: Callable[[Callable[[int], None]], Awaitable[None]]) -> None:
+        """``run(release)`` processes ``held`` deliveries whose slots are counted in ``_active``: claimed
+        ones (loaded first) or handed ones."""
 
         def release(n: int) -> None:  # part of the batch is done, the rest waits for a slow mapping
             nonlocal held
@@ -135,10 +136,7 @@ class EmbeddedWorker:
             self._wake.set()
 
         try:
-            if work and isinstance(work[0], str):
-                await process_batch(self.rt, [w for w in work if isinstance(w, str)], release)
-            else:
-                await process_rows(self.rt, work, release)
+            await run(release)
         except Exception:
             log.exception("processing a batch failed; its leases will expire and it will be retried")
         finally:

@@ -20,13 +20,13 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
+from hub.db.plain_sqlite import by_first, immediate, select_in
 from hub.delivery.breaker import BreakerState
 from hub.ingest.handoff import LeasedDelivery
 from hub.ingest.sqlite_writer import SqliteIngestWriter
 from hub.targets.base import ThreadAnchor
 
 _DIALECT = sqlite.dialect(paramstyle="named")
-_IN_CHUNK = 500
 
 
 class Plain:
@@ -39,10 +39,6 @@ class Plain:
 
     def params(self, values: Mapping[str, object]) -> dict[str, object]:
         return {**self._defaults, **values}
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
 
 
 _LOAD = (
@@ -72,28 +68,19 @@ class SqlitePath:
 
     def load(self, ids: Sequence[str]) -> list[LeasedDelivery]:
         """Claimed deliveries with what their mapping reads of the event (the columns of ``engine._LOAD``)."""
-        rows: list[LeasedDelivery] = []
-        for start in range(0, len(ids), _IN_CHUNK):
-            part = ids[start : start + _IN_CHUNK]
-            for r in self._read(_LOAD.format(_marks(len(part))), part):
-                rows.append(LeasedDelivery._make((*r[:13], orjson.loads(r[13]), *r[14:])))
-        return rows
+        return [
+            LeasedDelivery._make((*r[:13], orjson.loads(r[13]), *r[14:])) for r in select_in(self._read, _LOAD, ids)
+        ]
 
     def states(self, target_ids: Iterable[str]) -> dict[str, BreakerState]:
-        ids = list(target_ids)
-        return {r[0]: BreakerState(*r[1:]) for r in self._read(_STATES.format(_marks(len(ids))), ids)} if ids else {}
+        return {r[0]: BreakerState(*r[1:]) for r in select_in(self._read, _STATES, list(target_ids))}
 
     def anchors(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], ThreadAnchor]:
-        by_target: dict[str, list[str]] = {}
-        for target_id, thread in set(keys):
-            by_target.setdefault(target_id, []).append(thread)
-        found: dict[tuple[str, str], ThreadAnchor] = {}
-        for target_id, threads in by_target.items():
-            for start in range(0, len(threads), _IN_CHUNK):
-                part = threads[start : start + _IN_CHUNK]
-                for thread, remote_id, remote_url in self._read(_ANCHORS.format(_marks(len(part))), [target_id, *part]):
-                    found[(target_id, thread)] = ThreadAnchor(remote_id, remote_url)
-        return found
+        return {
+            (target_id, thread): ThreadAnchor(remote_id, remote_url)
+            for target_id, threads in by_first(set(keys)).items()
+            for thread, remote_id, remote_url in select_in(self._read, _ANCHORS, threads, [target_id])
+        }
 
     async def write(self, steps: Sequence[tuple[Plain, Sequence[Mapping[str, object]]]]) -> None:
         """Run these statements (each with its rows of parameters) in one transaction on the writer."""
@@ -112,28 +99,18 @@ class SqlitePath:
 
 
 def _write_steps(conn: sqlite3.Connection, steps: list[tuple[str, list[dict[str, object]]]]) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         for sql, rows in steps:
             conn.executemany(sql, rows)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _claim_steps(
     conn: sqlite3.Connection, statements: list[tuple[str, dict[str, object]]], params: dict[str, object], limit: int
 ) -> list[str]:
     ids: list[str] = []
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         for sql, defaults in statements:
             if len(ids) >= limit:
                 break
             ids += [r[0] for r in conn.execute(sql, {**defaults, **params, "limit": limit - len(ids)})]
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return ids

@@ -66,12 +66,11 @@ class IngestBatcher:
             sum(len(g) for g in self._pending) >= PRESSURE_BATCH or time.monotonic() - self._last_busy < PRESSURE_WINDOW
         )
 
-    def hand_to(self, receiver: Receiver, lease_seconds: float) -> bool:
-        """Insert what ``receiver`` has room for already leased and hand it over (hub/ingest/handoff.py).
-        False where this store cannot (Postgres: workers claim)."""
+    def hand_to(self, receiver: Receiver, lease_seconds: float) -> None:
+        """Insert what ``receiver`` has room for already leased and hand it over (hub/ingest/handoff.py);
+        only where the SQLite writer stores (on Postgres, workers claim)."""
         if self.sqlite_writer is not None:
             self._receiver, self._lease_seconds = receiver, lease_seconds
-        return self.sqlite_writer is not None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hub-ingest-writer")

@@ -18,13 +18,13 @@ from typing import Any, TypeVar
 import orjson
 
 from hub.config_cache import RouteInfo
+from hub.db.plain_sqlite import IN_CHUNK, by_first, immediate, marks, select_in
 from hub.ingest.handoff import LEASE_UNTIL, Lease, LeasedDelivery, ThreadKey, lease_rows, thread_keys
 from hub.ingest.store import (
     DELIVERY_COLUMNS,
     Key,
     Known,
     NewEvent,
-    Planned,
     StoredEvent,
     delivery_values,
     keys_to_look_up,
@@ -46,7 +46,6 @@ _EVENT_COLS = (
     "received_at",
 )
 _DELIVERY_COLS = DELIVERY_COLUMNS
-_CHUNK = 500  # stays under SQLite's bound-parameter limit (999 before SQLite 3.32)
 
 
 def _insert_rows(
@@ -54,47 +53,37 @@ def _insert_rows(
 ) -> None:
     """Multi-row INSERTs: one statement step per chunk instead of one per row (executemany steps once a
     row, and gives up and takes back the GIL each time: the event loop thread pays for that)."""
-    per = max(1, min(_CHUNK, 999 // len(columns)))
+    per = max(1, min(IN_CHUNK, 999 // len(columns)))
     head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-    one = f"({', '.join('?' * len(columns))})"
+    one = f"({marks(len(columns))})"
     for start in range(0, len(rows), per):
         part = rows[start : start + per]
         conn.execute(head + ", ".join([one] * len(part)), [value for row in part for value in row])
 
 
+_KNOWN = "SELECT dedup_key, id, received_at FROM events WHERE source_id = ? AND dedup_key IN ({})"
+_BUSY = (  # through the partial index of unfinished deliveries
+    "SELECT DISTINCT order_key FROM deliveries WHERE target_id = ? AND order_key IN ({}) "
+    "AND status IN ('pending', 'sending')"
+)
+
+
 def _known(conn: sqlite3.Connection, keys: set[Key]) -> dict[Key, Known]:
     """What is stored under these (source, dedup key) pairs: per source, through the unique index."""
-    found: dict[Key, Known] = {}
-    by_source: dict[str, list[str]] = {}
-    for source_id, dedup_key in keys:
-        by_source.setdefault(source_id, []).append(dedup_key)
-    for source_id, dedup in by_source.items():
-        for start in range(0, len(dedup), _CHUNK):
-            part = dedup[start : start + _CHUNK]
-            sql = (
-                "SELECT dedup_key, id, received_at FROM events "
-                f"WHERE source_id = ? AND dedup_key IN ({', '.join('?' * len(part))})"
-            )
-            for dedup_key, event_id, received_at in conn.execute(sql, [source_id, *part]):
-                found[(source_id, dedup_key)] = Known(event_id, received_at)
-    return found
+    return {
+        (source_id, dedup_key): Known(event_id, received_at)
+        for source_id, dedup in by_first(keys).items()
+        for dedup_key, event_id, received_at in select_in(conn.execute, _KNOWN, dedup, [source_id])
+    }
 
 
 def _busy(conn: sqlite3.Connection, keys: set[ThreadKey]) -> set[ThreadKey]:
-    """Of these threads, those with an unfinished delivery stored (through the partial index)."""
-    found: set[ThreadKey] = set()
-    by_target: dict[str, list[str]] = {}
-    for target_id, order_key in keys:
-        by_target.setdefault(target_id, []).append(order_key)
-    for target_id, order_keys in by_target.items():
-        for start in range(0, len(order_keys), _CHUNK):
-            part = order_keys[start : start + _CHUNK]
-            sql = (
-                "SELECT DISTINCT order_key FROM deliveries WHERE target_id = ? "
-                f"AND order_key IN ({', '.join('?' * len(part))}) AND status IN ('pending', 'sending')"
-            )
-            found.update((target_id, str(k)) for (k,) in conn.execute(sql, [target_id, *part]))
-    return found
+    """Of these threads, those with an unfinished delivery stored."""
+    return {
+        (target_id, str(order_key))
+        for target_id, order_keys in by_first(keys).items()
+        for (order_key,) in select_in(conn.execute, _BUSY, order_keys, [target_id])
+    }
 
 
 def _handed(row: tuple[object, ...], event_id: str, ev: NewEvent) -> LeasedDelivery:
@@ -113,9 +102,7 @@ def write_batch(
     events: list[tuple[object, ...]] = []
     deliveries: list[tuple[object, ...]] = []
     owners: list[int] = []  # per delivery row, the position of its event in the batch
-    plans: list[Planned] = []
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         new_events = [ev for ev, _ in batch]
         plans = plan_batch(new_events, _known(conn, keys_to_look_up(new_events)))
         for i, ((ev, routes), plan) in enumerate(zip(batch, plans, strict=True)):
@@ -142,10 +129,6 @@ def write_batch(
         leased = lease_rows(deliveries, _busy(conn, thread_keys(deliveries)), lease) if lease and deliveries else []
         _insert_rows(conn, "events", _EVENT_COLS, events)
         _insert_rows(conn, "deliveries", _DELIVERY_COLS, deliveries)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     ids: list[list[str]] = [[] for _ in batch]
     handed: list[list[LeasedDelivery]] = [[] for _ in batch]
     for row, i in zip(deliveries, owners, strict=True):
