@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 import httpx
 from fastapi import FastAPI, Request
@@ -44,6 +45,7 @@ from hub.db.migrate import upgrade
 from hub.delivery.bulk import unfinished_jobs
 from hub.delivery.embedded import EmbeddedWorker
 from hub.delivery.jobs import local_runner
+from hub.delivery.process import DeliveryProcess
 from hub.errors import HubError
 from hub.ingest import router as ingest
 from hub.ingest.fastpath import IngestFastPath
@@ -101,8 +103,13 @@ NO_KEY_HINT = (
 )
 
 
-async def start_runtime(rt: Runtime) -> EmbeddedWorker | None:
-    """Migrate, bootstrap the admin key, and wire the dispatcher for this process."""
+class Stoppable(Protocol):
+    async def stop(self) -> None: ...
+
+
+async def start_runtime(rt: Runtime, delivery_process: bool = False) -> Stoppable | None:
+    """Migrate, bootstrap the admin key, and wire the dispatcher for this process: the embedded worker,
+    in this process or (``delivery_process``, `hub serve`) in a second one."""
     settings = rt.settings
     if settings.auto_migrate:
         await upgrade(rt.engine)
@@ -120,17 +127,40 @@ async def start_runtime(rt: Runtime) -> EmbeddedWorker | None:
         return None
     rt.background = local_runner(rt)
     if settings.embedded_worker:
-        worker = EmbeddedWorker(rt)
-        await worker.recover()
-        rt.dispatcher = worker
-        worker.start()
+        worker: Stoppable | None = await _delivery_process(rt) if delivery_process else None
+        if worker is None:
+            worker = embedded = EmbeddedWorker(rt)
+            await embedded.recover()
+            rt.dispatcher = embedded
+            embedded.start()
         for job_id in await unfinished_jobs(rt.engine):  # a bulk retry cut short by a stop
             await rt.background("bulk_retry", job_id)
         return worker
     return None
 
 
-def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+async def _delivery_process(rt: Runtime) -> DeliveryProcess | None:
+    """The delivery process started, or None when it cannot start here (deliveries then run in this
+    process, as with HUB_DELIVERY_PROCESS=false)."""
+    process = DeliveryProcess(rt)
+    try:
+        await process.start()
+    except Exception as exc:
+        log.warning(
+            "the delivery process did not start; delivering in the API process",
+            extra={"cause": f"{type(exc).__name__}: {exc}"},
+        )
+        return None
+    rt.dispatcher = process
+    return process
+
+
+def create_app(
+    settings: Settings | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    delivery_process: bool = False,
+) -> FastAPI:
+    """The app; ``delivery_process``: deliveries in a second process (`hub serve`, hub/delivery/process.py)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -139,7 +169,7 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
         app.state.runtime = rt
         app.state.auth = build_auth(settings, rt.box)
         rt.closers.append(app.state.auth.aclose)
-        worker = await start_runtime(rt)
+        worker = await start_runtime(rt, delivery_process)
         rt.ingest.start()
         try:
             yield
@@ -189,6 +219,6 @@ def create_app(settings: Settings | None = None, transport: httpx.AsyncBaseTrans
     return app
 
 
-def create_asgi_app(settings: Settings | None = None) -> IngestFastPath:
+def create_asgi_app(settings: Settings | None = None, delivery_process: bool = False) -> IngestFastPath:
     """What `hub serve` runs: the app behind the ingest fast path (POST /hooks/… never enters FastAPI)."""
-    return IngestFastPath(create_app(settings))
+    return IngestFastPath(create_app(settings, delivery_process=delivery_process))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -109,18 +109,9 @@ def worker() -> None:
         typer.echo(f"hub: {exc}", err=True)
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_json)
-    _run_fast(run_worker(settings))
+    from hub.fastloop import run_fast
 
-
-def _run_fast(main: Coroutine[Any, Any, None]) -> None:
-    """On uvloop where it is installed (uvicorn[standard] brings it), the loop `hub serve` runs on too:
-    a worker's time goes mostly to its sockets (Postgres, Redis, the targets)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - Windows, PyPy
-        asyncio.run(main)
-        return
-    uvloop.run(main)
+    run_fast(run_worker(settings))
 
 
 @app.command()

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     embedded_worker: bool = Field(
         True, description="Run the delivery worker inside `hub serve` (always off in scaled mode)."
     )
+    delivery_process: bool = Field(
+        True,
+        description="`hub serve` delivers in a second process of its own (a second core); off: in the API process.",
+    )
     worker_concurrency: int = Field(32, gt=0, le=1000, description="Deliveries sent at once per worker.")
     delivery_timeout: float = Field(15.0, gt=0, description="Seconds before an outbound request times out.")
     render_processes: int = Field(

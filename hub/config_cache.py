@@ -145,10 +145,13 @@ class ConfigCache:
         self._snap = _Snapshot()
         self._lock = asyncio.Lock()
         self._generation = 0  # bumped by every write: a load that overlapped one is not trusted as fresh
+        self.on_invalidate: list[Callable[[], None]] = []  # e.g. tell the delivery process (hub/delivery/process.py)
 
     def invalidate(self) -> None:
         self._generation += 1
         self._snap.loaded_at = 0.0
+        for listener in self.on_invalidate:
+            listener()
 
     async def _fresh(self, force: bool = False) -> _Snapshot:
         snap = self._snap

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
 
 
 class _HasOutcome(Protocol):
@@ -80,3 +82,69 @@ class Metrics:
             self.deliveries.labels(o.status).inc()
             if o.attempt is not None and o.attempt.latency_ms:
                 self.attempt_latency.observe(o.attempt.latency_ms / 1000)
+
+
+_SampleKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+@dataclass
+class Family:
+    """One metric family as another process of the same hub sends it (hub/delivery/process.py)."""
+
+    name: str
+    documentation: str
+    type: str
+    unit: str
+    samples: dict[_SampleKey, float]
+
+    @classmethod
+    def of(cls, metric: Metric) -> Family:
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in metric.samples}
+        return cls(metric.name, metric.documentation, metric.type, metric.unit, samples)
+
+    def to_json(self) -> dict[str, Any]:
+        samples = [[name, dict(labels), value] for (name, labels), value in self.samples.items()]
+        return {"name": self.name, "doc": self.documentation, "type": self.type, "unit": self.unit, "samples": samples}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Family:
+        samples = {
+            (str(n), tuple(sorted((str(k), str(v)) for k, v in labels.items()))): float(value)
+            for n, labels, value in data["samples"]
+        }
+        return cls(str(data["name"]), str(data["doc"]), str(data["type"]), str(data["unit"]), samples)
+
+    def metric(self) -> Metric:
+        out = Metric(self.name, self.documentation, self.type, self.unit)
+        for (name, labels), value in self.samples.items():
+            out.add_sample(name, dict(labels), value)
+        return out
+
+
+def merge(ours: Iterable[Metric], theirs: Iterable[Family]) -> list[Metric]:
+    """One process's families with another's: counters and histograms add up (their ``_created`` keeps
+    the earlier); a gauge keeps our value where we have one (we set the database's gauges ourselves)."""
+    merged = {f.name: f for f in (Family.of(m) for m in ours)}
+    for other in theirs:
+        mine = merged.get(other.name)
+        if mine is None:
+            merged[other.name] = other
+            continue
+        for key, value in other.samples.items():
+            if key not in mine.samples:
+                mine.samples[key] = value
+            elif key[0].endswith("_created"):
+                mine.samples[key] = min(mine.samples[key], value)
+            elif mine.type != "gauge":
+                mine.samples[key] += value
+    return [f.metric() for f in merged.values()]
+
+
+class Merged:
+    """A collector for ``generate_latest``: the families of ``merge``."""
+
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._metrics)

@@ -24,7 +24,7 @@ from hub.delivery.sqlite_path import SqlitePath
 from hub.ingest.batcher import IngestBatcher
 from hub.mapping.catalogue import MappingCatalogue, builtin_mappings
 from hub.mapping.pool import RenderPool
-from hub.metrics import Metrics
+from hub.metrics import Family, Metrics
 from hub.targets.egress import EgressPolicy, PolicyResolver
 from hub.targets.oauth import TokenCache
 from hub.targets.stores import SqlInboxStore, SqlTokenStore
@@ -59,6 +59,7 @@ class Runtime:
     readiness_probes: dict[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
     background: Callable[..., Awaitable[None]] | None = None  # submit(job function name, job id)
+    metric_sources: list[Callable[[], Awaitable[list[Family]]]] = field(default_factory=list)  # other processes'
     ingest: IngestBatcher = field(init=False)
     tokens: TokenCache = field(init=False)  # outbound OAuth2 tokens, encrypted at rest
     inbox: SqlInboxStore = field(init=False)

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from hub.api.common import RuntimeDep
 from hub.api.deliveries import DeliveryStatus
 from hub.db import tables as t
+from hub.metrics import Merged, merge
 from hub.storage.subscriptions import set_gauges as storage_gauges
 
 router = APIRouter(tags=["health"])
@@ -50,7 +51,8 @@ STATUSES = get_args(DeliveryStatus)
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(rt: RuntimeDep) -> Response:
-    """This process's counters, plus gauges read from the database (true across all workers)."""
+    """This process's counters (with those of `hub serve`'s delivery process), plus gauges read from the
+    database (true across all workers)."""
     d, tg = t.deliveries, t.targets
     async with rt.engine.connect() as conn:
         by_status: dict[str, int] = dict(
@@ -65,4 +67,7 @@ async def metrics(rt: RuntimeDep) -> Response:
     m.breaker_state.clear()
     for target_id, state in breakers:
         m.breaker_state.labels(target_id).set(BREAKER_LEVEL.get(state, 0))
-    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+    if not rt.metric_sources:
+        return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+    theirs = [family for source in rt.metric_sources for family in await source()]  # the delivery process's
+    return Response(generate_latest(Merged(merge(m.registry.collect(), theirs))), media_type=CONTENT_TYPE_LATEST)

@@ -5,22 +5,56 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 IN_CHUNK = 500  # values per IN list: stays under SQLite's bound-parameter limit (999 before SQLite 3.32)
+BUSY_LIMIT = 10.0  # seconds a writer waits for SQLite's write lock before giving up
+BUSY_FIRST, BUSY_MOST = 0.00005, 0.002  # its first wait and its longest, doubling in between
 
 Execute = Callable[[str, Sequence[object]], Iterable[Any]]
+
+
+def writer_connection(path: str) -> sqlite3.Connection:
+    """A connection for one of the hot writers (:func:`immediate` waits for the lock itself)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=0")
+    return conn
+
+
+def patiently(conn: sqlite3.Connection, sql: str) -> None:
+    """``sql`` (BEGIN IMMEDIATE, COMMIT), retried while another connection holds the write lock.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10… ms between tries; two processes writing in turn
+    (`hub serve`'s API and delivery processes) hold the lock well under a millisecond, so the waits
+    here start at 50 µs."""
+    delay, deadline = BUSY_FIRST, 0.0
+    while True:
+        try:
+            conn.execute(sql)
+            return
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
+                raise
+            now = time.monotonic()
+            deadline = deadline or now + BUSY_LIMIT
+            if now > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, BUSY_MOST)
 
 
 @contextlib.contextmanager
 def immediate(conn: sqlite3.Connection) -> Iterator[None]:
     """One transaction that takes the write lock first (BEGIN IMMEDIATE): what it reads stays true until
     it commits, against any other writer; rolled back on any error."""
-    conn.execute("BEGIN IMMEDIATE")
+    patiently(conn, "BEGIN IMMEDIATE")
     try:
         yield
-        conn.execute("COMMIT")
+        patiently(conn, "COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -49,7 +49,7 @@ GC_THRESHOLDS = (50_000, 20, 20)
 def serve(settings: Settings, host: str, port: int) -> None:
     from hub.app import create_asgi_app
 
-    asgi = create_asgi_app(settings)
+    asgi = create_asgi_app(settings, delivery_process=settings.delivery_process)
 
     def runtime() -> Runtime:
         rt: Runtime = asgi.app.state.runtime

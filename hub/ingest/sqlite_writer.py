@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import orjson
 
 from hub.config_cache import RouteInfo
-from hub.db.plain_sqlite import IN_CHUNK, by_first, immediate, marks, select_in
+from hub.db.plain_sqlite import IN_CHUNK, by_first, immediate, marks, select_in, writer_connection
 from hub.ingest.handoff import LEASE_UNTIL, Lease, LeasedDelivery, ThreadKey, lease_rows, thread_keys
 from hub.ingest.store import (
     DELIVERY_COLUMNS,
@@ -149,11 +149,7 @@ class SqliteIngestWriter:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            self._conn = conn
+            self._conn = writer_connection(self._path)
         return self._conn
 
     async def call(self, fn: Callable[..., _T], *args: Any) -> _T:

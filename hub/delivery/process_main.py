@@ -1,0 +1,91 @@
+"""The delivery process of `hub serve` (see :mod:`hub.delivery.process`): the embedded worker, its
+retention and storage loops, with no HTTP server. Started by the API process as
+``python -m hub.delivery.process_main <socket fd> <parent pid>``; settings come from the same
+environment."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import sys
+
+from hub.config import Settings, load_settings
+from hub.delivery.embedded import EmbeddedWorker
+from hub.delivery.jobs import local_runner
+from hub.delivery.process import CONFIG, METRICS, QUIT, WAKE, frame
+from hub.metrics import Family
+from hub.runtime import Runtime, build_runtime
+
+log = logging.getLogger("hub.worker")
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """SIGKILL when the API process dies, whatever killed it: no delivery outlives it (Linux; elsewhere
+    the socket's end of file stops us)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
+
+
+async def run(settings: Settings, fd: int) -> None:
+    rt = build_runtime(settings)
+    worker = EmbeddedWorker(rt)
+    rt.dispatcher = worker
+    rt.background = local_runner(rt)
+    reader, writer = await asyncio.open_connection(sock=socket.socket(fileno=fd))
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        await worker.recover()
+        worker.start()
+        writer.write(frame({"ready": True}))
+        commands = asyncio.create_task(_obey(rt, worker, reader, writer, stop))
+        await stop.wait()
+        commands.cancel()
+    finally:
+        await worker.stop()
+        await rt.ingest.stop()
+        await rt.close()
+        writer.close()
+
+
+async def _obey(
+    rt: Runtime, worker: EmbeddedWorker, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event
+) -> None:
+    while True:
+        data = await reader.read(4096)
+        if not data:  # the API process is gone without asking us to stop: stop as it did
+            os._exit(1)
+        if CONFIG in data:
+            rt.cache.invalidate()
+        if WAKE in data or CONFIG in data:
+            await worker.notify()
+        for _ in range(data.count(METRICS)):
+            writer.write(frame({"metrics": [Family.of(m).to_json() for m in rt.metrics.registry.collect()]}))
+        if QUIT in data:
+            stop.set()
+            return
+
+
+def main() -> None:
+    fd, parent = int(sys.argv[1]), int(sys.argv[2])
+    die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the API process stops us
+    from hub.fastloop import run_fast
+    from hub.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    run_fast(run(settings, fd))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""`hub serve` delivers from a second process (hub/delivery/process.py): real processes, a real receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from hub.db import plain_sqlite
+from hub.metrics import Family, merge
+from tests.crash.harness import client, setup_pipeline
+from tests.helpers import ADMIN_KEY, github_issue, github_request
+from tests.procs import HubProcess
+from tests.receiver import Receiver, free_port, serve_receiver
+
+
+def delivery_pid(parent: int) -> int | None:
+    """The delivery process under ``parent``, if one runs."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and b"hub.delivery.process_main" in cmdline:
+            return int(entry)
+    return None
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def until(check: object, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(check):  # type: ignore[arg-type]
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[HubProcess, str]]:
+    port = free_port()
+    env = {
+        "HUB_DATA_DIR": str(tmp_path / "data"),
+        "HUB_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+        "HUB_LOG_LEVEL": "WARNING",
+        "HUB_SECRET_KEY": "delivery-process-test-key-0123",
+    }
+    hub = HubProcess(["serve", "--port", str(port)], env, tmp_path / "hub.log").start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await asyncio.to_thread(hub.wait_healthy, base)
+        yield hub, base
+    finally:
+        hub.stop()
+
+
+async def fire(c: httpx.AsyncClient, source_id: str, number: int) -> str:
+    body, headers = github_request(github_issue(number))
+    resp = await c.post(f"/hooks/{source_id}", content=body, headers=headers)
+    assert resp.status_code == 202, resp.text
+    return str(resp.json()["event_id"])
+
+
+def events_at(rx: Receiver) -> set[str]:
+    return {r.body["post"]["event_id"] for r in rx.requests if isinstance(r.body, dict)}
+
+
+async def test_serve_delivers_from_its_delivery_process_and_reports_its_counters(
+    served: tuple[HubProcess, str],
+) -> None:
+    hub, base = served
+    assert hub.proc is not None
+    child = delivery_pid(hub.proc.pid)
+    assert child is not None, "hub serve runs a delivery process"
+    async with serve_receiver(Receiver()) as rx, client(base) as c:
+        ready = (await c.get("/readyz")).json()
+        assert ready["checks"]["delivery_process"] == "ok"
+        source = await setup_pipeline(c, rx)
+        event = await fire(c, source, 1)
+        await until(lambda: event in events_at(rx))
+        metrics = (await c.get("/metrics")).text
+    # counted where it was sent (the delivery process), shown by the API process's /metrics
+    assert 'hub_deliveries_total{outcome="delivered"} 1.0' in metrics
+    assert "hub_events_received_total" in metrics
+
+
+async def test_a_changed_target_is_used_at_once_by_the_delivery_process(served: tuple[HubProcess, str]) -> None:
+    """The delivery process's configuration cache reloads when the API changes something, not after its TTL."""
+    _, base = served
+    async with serve_receiver(Receiver()) as old, serve_receiver(Receiver()) as new, client(base) as c:
+        source = await setup_pipeline(c, old)
+        first = await fire(c, source, 1)
+        await until(lambda: first in events_at(old))  # the delivery process has the old target cached now
+        target_id = (await c.get("/api/v1/targets")).json()[0]["id"]
+        resp = await c.patch(f"/api/v1/targets/{target_id}", json={"url": new.url})
+        assert resp.status_code == 200, resp.text
+        second = await fire(c, source, 2)
+        await until(lambda: second in events_at(new) | events_at(old))
+        assert second in events_at(new) and second not in events_at(old)
+
+
+async def test_a_killed_delivery_process_is_started_again_and_delivers(served: tuple[HubProcess, str]) -> None:
+    hub, base = served
+    assert hub.proc is not None
+    parent = hub.proc.pid
+    child = delivery_pid(parent)
+    assert child is not None
+    async with serve_receiver(Receiver()) as rx, client(base) as c:
+        source = await setup_pipeline(c, rx)
+        os.kill(child, signal.SIGKILL)
+        event = await fire(c, source, 1)  # stored while no delivery process runs
+        await until(lambda: (pid := delivery_pid(parent)) is not None and pid != child)
+        await until(lambda: event in events_at(rx))
+        assert (await c.get("/readyz")).status_code == 200
+
+
+async def test_the_delivery_process_dies_with_the_api_process(served: tuple[HubProcess, str]) -> None:
+    hub, _ = served
+    assert hub.proc is not None
+    child = delivery_pid(hub.proc.pid)
+    assert child is not None
+    hub.kill9()
+    await until(lambda: not alive(child), timeout=10)
+
+
+def test_metrics_of_two_processes_add_up_and_gauges_keep_ours() -> None:
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    for registry, sent, depth in ((ours, 0, 7), (theirs, 3, 0)):
+        deliveries = Counter("hub_deliveries", "d", ["outcome"], registry=registry)
+        if sent:
+            deliveries.labels("delivered").inc(sent)
+        Counter("hub_events_received", "e", registry=registry).inc(2 if registry is ours else 0)
+        Gauge("hub_queue_depth", "q", registry=registry).set(depth)
+    their_only = Counter("hub_events_purged", "p", registry=theirs)
+    their_only.inc(4)
+    sent = [Family.from_json(Family.of(m).to_json()) for m in theirs.collect()]  # as the socket carries them
+    merged = {
+        m.name: {(s.name, tuple(s.labels.items())): s.value for s in m.samples} for m in merge(ours.collect(), sent)
+    }
+    assert merged["hub_deliveries"][("hub_deliveries_total", (("outcome", "delivered"),))] == 3
+    assert merged["hub_events_received"][("hub_events_received_total", ())] == 2
+    assert merged["hub_queue_depth"][("hub_queue_depth", ())] == 7
+    assert merged["hub_events_purged"][("hub_events_purged_total", ())] == 4
+
+
+def test_a_writer_waits_for_another_process_lock_in_short_steps(tmp_path: Path) -> None:
+    """The API and delivery processes write in turn: a writer finding the lock taken tries again within
+    a millisecond or two, instead of SQLite's busy handler (1, 2, 5, 10… ms sleeps)."""
+    path = str(tmp_path / "db.sqlite")
+    holder, writer = plain_sqlite.writer_connection(path), plain_sqlite.writer_connection(path)
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    released = threading.Event()
+
+    def release() -> None:
+        time.sleep(0.05)
+        holder.execute("COMMIT")
+        released.set()
+
+    threading.Thread(target=release).start()
+    with plain_sqlite.immediate(writer):
+        assert released.is_set()
+        writer.execute("INSERT INTO t VALUES (2)")
+    assert [r[0] for r in writer.execute("SELECT x FROM t ORDER BY x")] == [1, 2]
+
+
+def test_a_writer_gives_up_when_the_lock_stays_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plain_sqlite, "BUSY_LIMIT", 0.05)
+    path = str(tmp_path / "db.sqlite")
+    holder, writer = plain_sqlite.writer_connection(path), plain_sqlite.writer_connection(path)
+    holder.execute("BEGIN IMMEDIATE")
+    started = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="locked"), plain_sqlite.immediate(writer):
+        pass
+    assert time.monotonic() - started < 5
+    holder.execute("ROLLBACK")
