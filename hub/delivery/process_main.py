@@ -18,6 +18,7 @@ from hub.config import Settings, load_settings
 from hub.delivery.embedded import EmbeddedWorker
 from hub.delivery.jobs import local_runner
 from hub.delivery.process import CONFIG, METRICS, QUIT, WAKE, frame
+from hub.fastloop import settle_gc
 from hub.metrics import Family
 from hub.runtime import Runtime, build_runtime
 
@@ -46,6 +47,7 @@ async def run(settings: Settings, fd: int) -> None:
     try:
         await worker.recover()
         worker.start()
+        settle_gc()
         writer.write(frame({"ready": True}))
         commands = asyncio.create_task(_obey(rt, worker, reader, writer, stop))
         await stop.wait()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
 import uvicorn
 
 from hub.config import Settings
+from hub.fastloop import settle_gc
 from hub.front.protocol import HookFront, SlowClientLimits, protocol_class
 from hub.runtime import Runtime
 
@@ -34,16 +34,9 @@ class FreezeAfterStartup:
         async def send_then_freeze(message: dict[str, Any]) -> None:
             await send(message)
             if message["type"] == "lifespan.startup.complete":
-                gc.collect()
-                gc.freeze()
-                gc.set_threshold(*GC_THRESHOLDS)
+                settle_gc()
 
         await self.app(scope, receive, send_then_freeze)
-
-
-# The young generation is collected every 50,000 allocations instead of 700: a webhook allocates a few
-# thousand short-lived objects, nearly none in cycles; at the default a collection ran every few webhooks.
-GC_THRESHOLDS = (50_000, 20, 20)
 
 
 def serve(settings: Settings, host: str, port: int) -> None:

@@ -22,6 +22,7 @@ from hub.delivery.claim import claim_due, next_due_at
 from hub.delivery.engine import process_batch
 from hub.delivery.jobs import JOBS
 from hub.delivery.retention import run_retention
+from hub.fastloop import settle_gc
 from hub.metrics import Metrics
 from hub.runtime import Runtime, build_runtime, check_secret_key
 from hub.scaled.dispatch import DRAIN, QUEUE, attach_arq, deserialize, redis_settings, serialize
@@ -108,6 +109,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["retention"] = asyncio.create_task(run_retention(rt), name="hub-retention")
     ctx["storage"] = asyncio.create_task(run_storage(rt), name="hub-storage")  # issue 8
     _serve_metrics(settings, rt)
+    settle_gc()
     log.info("worker ready", extra={"batch": batch_size(settings)})
 
 
