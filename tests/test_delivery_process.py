@@ -193,3 +193,21 @@ def test_a_writer_gives_up_when_the_lock_stays_taken(tmp_path: Path, monkeypatch
         pass
     assert time.monotonic() - started < 5
     holder.execute("ROLLBACK")
+
+
+async def test_a_sigterm_to_the_group_stops_both_through_the_api_process(served: tuple[HubProcess, str]) -> None:
+    """A service manager signals every process of the unit: the delivery process leaves its stop to the
+    API process (which first stores what it received), and the API process stops it without restarting it."""
+    hub, base = served
+    assert hub.proc is not None
+    child = delivery_pid(hub.proc.pid)
+    assert child is not None
+    os.kill(child, signal.SIGTERM)
+    async with serve_receiver(Receiver()) as rx, client(base) as c:
+        source = await setup_pipeline(c, rx)
+        event = await fire(c, source, 1)
+        await until(lambda: event in events_at(rx))
+    assert delivery_pid(hub.proc.pid) == child, "still the same delivery process"
+    assert await asyncio.to_thread(hub.terminate, 30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
+    await until(lambda: not alive(child), timeout=10)
+    assert "starting it again" not in hub.log_path.read_text()

@@ -42,16 +42,12 @@ async def run(settings: Settings, fd: int) -> None:
     rt.dispatcher = worker
     rt.background = local_runner(rt)
     reader, writer = await asyncio.open_connection(sock=socket.socket(fileno=fd))
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     try:
         await worker.recover()
         worker.start()
         settle_gc()
         writer.write(frame({"ready": True}))
-        commands = asyncio.create_task(_obey(rt, worker, reader, writer, stop))
-        await stop.wait()
-        commands.cancel()
+        await _obey(rt, worker, reader, writer)
     finally:
         await worker.stop()
         await rt.ingest.stop()
@@ -60,8 +56,9 @@ async def run(settings: Settings, fd: int) -> None:
 
 
 async def _obey(
-    rt: Runtime, worker: EmbeddedWorker, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event
+    rt: Runtime, worker: EmbeddedWorker, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
+    """The API process's commands, until it says stop."""
     while True:
         data = await reader.read(4096)
         if not data:  # the API process is gone without asking us to stop: stop as it did
@@ -73,14 +70,16 @@ async def _obey(
         for _ in range(data.count(METRICS)):
             writer.write(frame({"metrics": [Family.of(m).to_json() for m in rt.metrics.registry.collect()]}))
         if QUIT in data:
-            stop.set()
             return
 
 
 def main() -> None:
     fd, parent = int(sys.argv[1]), int(sys.argv[2])
     die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the API process stops us
+    # Ctrl-C, or a service manager's SIGTERM to the whole group: the API process stops us once it has
+    # stored what it received (``q``); on its own death we get SIGKILL.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from hub.fastloop import run_fast
     from hub.logs import configure_logging
 
