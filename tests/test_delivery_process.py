@@ -16,6 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from hub.db import plain_sqlite
+from hub.ingest.sqlite_writer import SqliteIngestWriter
 from hub.metrics import Family, merge
 from tests.crash.harness import client, setup_pipeline
 from tests.helpers import ADMIN_KEY, github_issue, github_request
@@ -211,3 +212,17 @@ async def test_a_sigterm_to_the_group_stops_both_through_the_api_process(served:
     assert await asyncio.to_thread(hub.terminate, 30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
     await until(lambda: not alive(child), timeout=10)
     assert "starting it again" not in hub.log_path.read_text()
+
+
+def test_webhooks_commit_with_fsync_and_delivery_outcomes_may_skip_it(tmp_path: Path) -> None:
+    """SQLite's ``synchronous``: 2 = FULL (a commit waits for the WAL's fsync), 1 = NORMAL."""
+    path = str(tmp_path / "db.sqlite")
+    assert plain_sqlite.writer_connection(path).execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert plain_sqlite.writer_connection(path, "NORMAL").execute("PRAGMA synchronous").fetchone()[0] == 1
+    with pytest.raises(ValueError):
+        plain_sqlite.writer_connection(path, "OFF; DROP TABLE events")
+    writer = SqliteIngestWriter(path)  # the API process's: it acknowledges webhooks
+    try:
+        assert writer._run(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0], ()) == 2
+    finally:
+        writer.close()

@@ -16,11 +16,17 @@ BUSY_FIRST, BUSY_MOST = 0.00005, 0.002  # its first wait and its longest, doubli
 Execute = Callable[[str, Sequence[object]], Iterable[Any]]
 
 
-def writer_connection(path: str) -> sqlite3.Connection:
-    """A connection for one of the hot writers (:func:`immediate` waits for the lock itself)."""
+def writer_connection(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
+    """A connection for one of the hot writers (:func:`immediate` waits for the lock itself).
+
+    ``synchronous``: ``FULL`` waits for the WAL's fsync at every commit (what acknowledges a webhook);
+    ``NORMAL`` does not: a commit survives a crash of the process, but the last ones may be undone by a
+    power cut, until the next fsync (any FULL commit, or a checkpoint)."""
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(synchronous)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA busy_timeout=0")
     return conn
 

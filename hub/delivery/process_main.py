@@ -38,6 +38,11 @@ def die_with_parent(parent: int) -> None:
 
 async def run(settings: Settings, fd: int) -> None:
     rt = build_runtime(settings)
+    if rt.ingest.sqlite_writer is not None:
+        # Claims and outcomes only (webhooks are stored by the API process, with fsync): a commit here
+        # does not wait for the disk. A power cut may undo the last ones: those deliveries are sent
+        # again, with the same Idempotency-Key, as after any crash. A crash of the process loses none.
+        rt.ingest.sqlite_writer.synchronous = "NORMAL"
     worker = EmbeddedWorker(rt)
     rt.dispatcher = worker
     rt.background = local_runner(rt)

@@ -144,12 +144,13 @@ class SqliteIngestWriter:
 
     def __init__(self, path: str) -> None:
         self._path = path
+        self.synchronous = "FULL"  # the delivery process, which stores no webhook, sets NORMAL before first use
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-ingest-sqlite")
         self._conn: sqlite3.Connection | None = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = writer_connection(self._path)
+            self._conn = writer_connection(self._path, self.synchronous)
         return self._conn
 
     async def call(self, fn: Callable[..., _T], *args: Any) -> _T:
