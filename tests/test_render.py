@@ -168,3 +168,22 @@ def test_fields_that_clash_only_together_render_one_by_one() -> None:
     spec = parse_inline({"post": {"title": "{% block b %}T{% endblock %}", "body": "{% block b %}B{% endblock %}"}})
     post = render_post(spec, _context({}))
     assert (post.title, post.body) == ("T", "B")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ payload.issue.title }}",
+        "{{ payload.missing }}|{{ payload.issue.missing }}",
+        "{{ payload['values'] | join(',') }}",
+        "{{ payload.values is callable }}",  # a dict method, not the key of the same name
+        "{{ payload.get('issue').title }}",
+        "{{ payload.issue.labels | map(attribute='name') | join(',') }}",
+    ],
+)
+def test_attribute_lookups_on_dicts_render_as_jinjas_own_sandbox_does(source: str) -> None:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    payload = {"issue": {"title": "Bug", "labels": [{"name": "a"}, {"name": "b"}]}, "values": [1, 2]}
+    expected = ImmutableSandboxedEnvironment().from_string(source).render(payload=payload)
+    assert render_text(source, {"payload": payload}) == expected

@@ -174,7 +174,9 @@ def render_post(spec: MappingSpec, context: dict[str, Any]) -> Post:
         source_id=str(event.get("source_id", "")),
     )
     directory = getattr(context.get("mention"), "__self__", None)  # the Directory whose mention() it is
-    if isinstance(directory, Directory) and "](mention:" in f"{post.title}{post.body}{post.fields}":
+    if isinstance(directory, Directory) and any(
+        "](mention:" in text for text in (post.title, post.body, *(f.value for f in post.fields))
+    ):
         post.mentions = mentions_of(post, directory)
     return post
 

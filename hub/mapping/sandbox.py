@@ -48,6 +48,7 @@ from hub.mapping.budget import (
 )
 
 __all__ = ["RENDER_SECONDS", "BoundedSandbox", "BudgetExceeded", "render_bounded"]
+_DICT_ATTRIBUTES = frozenset(dir(dict))  # what getattr() finds on a plain dict (its methods…)
 
 
 def _refuse_without_budget() -> None:
@@ -184,6 +185,13 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         b.ops += 1
         if not b.ops % CHECK_EVERY:
             check_deadline()
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            # ``payload.issue``: a plain dict has no such attribute, so Jinja would fail getattr() (an
+            # exception) and return the item; the item at once
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
