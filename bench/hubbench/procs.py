@@ -54,7 +54,7 @@ class Proc:
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU time so far of the process and of every process under it, alive (hub's
-        render zygote and render processes) or reaped (Linux /proc)."""
+        delivery process, render zygote and render processes) or reaped (Linux /proc)."""
         stats = _proc_stats()
         if self.pid not in stats:
             return None
