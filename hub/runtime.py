@@ -65,6 +65,7 @@ class Runtime:
     inbox: SqlInboxStore = field(init=False)
     renderer: RenderPool = field(init=False)  # mappings render in killable processes
     sqlite: SqlitePath | None = field(init=False)  # the embedded default's hot statements on plain sqlite3
+    reader: AsyncEngine = field(init=False)  # the engine for single reads: no transaction on Postgres
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -72,6 +73,13 @@ class Runtime:
         self.ingest = IngestBatcher(self.engine)
         writer, path = self.ingest.sqlite_writer, self.engine.url.database
         self.sqlite = SqlitePath(writer, path) if writer is not None and path else None
+        # A lone SELECT needs no BEGIN and ROLLBACK around it (two round trips; the delivery hot path
+        # reads rows, breaker states and anchors that way). On SQLite the hot path reads on sqlite3.
+        self.reader = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "postgresql"
+            else self.engine
+        )
         self.tokens = TokenCache(self.http, SqlTokenStore(self.engine, self.box), self.egress)
         self.inbox = SqlInboxStore(self.engine)
 

@@ -223,6 +223,40 @@ async def test_postgres_outage_answers_503_never_a_false_202_and_recovers(
     await wait_for(all_in, timeout=20)
 
 
+async def test_a_postgres_restart_costs_at_most_one_refused_webhook_then_all_are_delivered(
+    client: httpx.AsyncClient, worker: Worker, fast_ingest: bool, receiver: Receiver, settings: Settings
+) -> None:
+    """Pooled connections are not pinged before use: after every backend is gone (a restart), the first
+    webhook may meet a dead connection (503, the provider sends it again), then the pool is renewed."""
+    sid = await _pipeline(client, {"kind": "webhook", "name": "rx", "url": receiver.url})
+    accepted = [await fire(client, sid, 1)]
+    name = settings.database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(PG_DSN)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+    finally:
+        await admin.close()
+    refused = 0
+    for n in range(2, 8):
+        body, headers = github_request(github_issue(n))
+        resp = await client.post(f"/hooks/{sid}", content=body, headers=headers)
+        if resp.status_code == 503:
+            assert resp.json()["error"]["code"] == "storage_unavailable"
+            refused += 1
+            resp = await client.post(f"/hooks/{sid}", content=body, headers=headers)  # the provider's retry
+        assert resp.status_code == 202, resp.text
+        accepted.append(resp.json()["event_id"])
+    assert refused <= 1
+
+    async def all_in() -> bool:
+        return set(accepted) <= _received(receiver)
+
+    await wait_for(all_in, timeout=20)
+
+
 async def test_nul_and_lone_surrogates_are_stored_on_postgres(client: httpx.AsyncClient, fast_ingest: bool) -> None:
     """Postgres text refuses NUL: the event type, dedup key and subject are stored cleaned (a 503 would make
     the provider retry for ever)."""
