@@ -65,7 +65,7 @@ class Runtime:
     inbox: SqlInboxStore = field(init=False)
     renderer: RenderPool = field(init=False)  # mappings render in killable processes
     sqlite: SqlitePath | None = field(init=False)  # the embedded default's hot statements on plain sqlite3
-    reader: AsyncEngine = field(init=False)  # the engine for single reads: no transaction on Postgres
+    autocommit: AsyncEngine = field(init=False)  # for a lone statement: no BEGIN/COMMIT round trips on Postgres
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -73,9 +73,9 @@ class Runtime:
         self.ingest = IngestBatcher(self.engine)
         writer, path = self.ingest.sqlite_writer, self.engine.url.database
         self.sqlite = SqlitePath(writer, path) if writer is not None and path else None
-        # A lone SELECT needs no BEGIN and ROLLBACK around it (two round trips; the delivery hot path
-        # reads rows, breaker states and anchors that way). On SQLite the hot path reads on sqlite3.
-        self.reader = (
+        # A lone statement needs no BEGIN and COMMIT/ROLLBACK around it (two round trips): the delivery
+        # hot path claims, and reads rows, breaker states and anchors that way. (On SQLite it uses sqlite3.)
+        self.autocommit = (
             self.engine.execution_options(isolation_level="AUTOCOMMIT")
             if self.engine.dialect.name == "postgresql"
             else self.engine

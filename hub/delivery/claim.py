@@ -66,7 +66,8 @@ async def claim_due(
 
     Two index range scans, never a table scan: pending ones by (status, next_attempt_at), then
     deliveries whose lease ran out (a worker died) by status. On the embedded default, on its one
-    writer thread (``sqlite``).
+    writer thread (``sqlite``). Each of the two statements claims atomically on its own: ``engine`` may
+    run them without a transaction around them (``Runtime.autocommit``).
     """
     params: dict[str, object] = {"now": now, "lease_until": lease_until, "limit": limit}
     if sqlite is not None:

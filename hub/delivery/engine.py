@@ -125,7 +125,7 @@ _RECORD_SQLITE, _ATTEMPT_SQLITE = Plain(_RECORD), Plain(_ATTEMPT)
 async def _load(rt: Runtime, ids: list[str]) -> Sequence[Any]:
     if rt.sqlite is not None:
         return rt.sqlite.load(ids)
-    async with rt.reader.connect() as conn:
+    async with rt.autocommit.connect() as conn:
         return list(await conn.execute(_LOAD, {"ids": ids}))
 
 
@@ -344,7 +344,7 @@ async def process_rows(rt: Runtime, rows: Sequence[Any], release: Callable[[int]
     if not rows:
         return
     targets = {r.target_id for r in rows}
-    flow = BatchFlow(rt.sqlite.states(targets) if rt.sqlite is not None else await load_states(rt.reader, targets))
+    flow = BatchFlow(rt.sqlite.states(targets) if rt.sqlite is not None else await load_states(rt.autocommit, targets))
     tasks = [asyncio.ensure_future(_safely(r, _prepare(rt, r))) for r in rows]
     waiting = set(tasks)
     while waiting:  # the group ready now goes on; the slower ones follow as they get ready
@@ -361,7 +361,7 @@ async def _finish(rt: Runtime, staged: list[Prepared | Outcome], flow: BatchFlow
     ready = [s for s in staged if isinstance(s, Prepared)]
     try:
         keys = [k for p in ready if (k := p.anchor_key()) is not None]
-        anchors = rt.sqlite.anchors(keys) if rt.sqlite is not None else await load_anchors(rt.reader, keys)
+        anchors = rt.sqlite.anchors(keys) if rt.sqlite is not None else await load_anchors(rt.autocommit, keys)
     except Exception:  # nothing was sent: every prepared delivery is tried again shortly
         log.exception("reading thread anchors failed; retrying the batch later")
         outcomes += [_internal_error(p.row, "thread anchors unavailable") for p in ready]

@@ -53,7 +53,7 @@ async def _drain(rt: Runtime) -> int:
     sent = 0
     while True:
         now = time.time()
-        ids = await claim_due(rt.engine, size, now + rt.settings.delivery_lease, now)
+        ids = await claim_due(rt.autocommit, size, now + rt.settings.delivery_lease, now)
         if not ids:
             return sent
         if len(ids) == size:

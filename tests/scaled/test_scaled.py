@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 import redis.asyncio as aioredis
 import sqlalchemy as sa
 from arq.worker import Worker
@@ -47,14 +48,17 @@ async def _insert_deliveries(rt: Runtime, n: int, order_key: Callable[[int], str
     return [str(r["id"]) for r in rows]
 
 
-async def test_concurrent_claims_never_share_a_delivery(runtime: Runtime) -> None:
+@pytest.mark.parametrize("autocommit", [False, True], ids=["in_a_transaction", "autocommit"])
+async def test_concurrent_claims_never_share_a_delivery(runtime: Runtime, autocommit: bool) -> None:
+    """Workers claim with ``Runtime.autocommit`` (no BEGIN/COMMIT round trips): each statement alone is atomic."""
     ids = await _insert_deliveries(runtime, 300, lambda i: f"k{i}")
     claimed: list[list[str]] = [[] for _ in range(6)]
+    engine = runtime.autocommit if autocommit else runtime.engine
 
     async def claimer(i: int) -> None:
         while True:
             now = time.time()
-            got = await claim_due(runtime.engine, 7, now + 60, now)
+            got = await claim_due(engine, 7, now + 60, now)
             if not got:
                 return
             claimed[i].extend(got)
