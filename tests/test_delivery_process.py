@@ -18,10 +18,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from hub.db import plain_sqlite
 from hub.ingest.sqlite_writer import SqliteIngestWriter
 from hub.metrics import Family, merge
-from tests.crash.harness import client, setup_pipeline
-from tests.helpers import ADMIN_KEY, github_issue, github_request
+from tests.crash.harness import Deployment, client, setup_pipeline
+from tests.helpers import github_issue, github_request
 from tests.procs import HubProcess
-from tests.receiver import Receiver, free_port, serve_receiver
+from tests.receiver import Receiver, serve_receiver
 
 
 def delivery_pid(parent: int) -> int | None:
@@ -57,20 +57,13 @@ async def until(check: object, timeout: float = 60.0) -> None:
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[tuple[HubProcess, str]]:
-    port = free_port()
-    env = {
-        "HUB_DATA_DIR": str(tmp_path / "data"),
-        "HUB_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
-        "HUB_LOG_LEVEL": "WARNING",
-        "HUB_SECRET_KEY": "delivery-process-test-key-0123",
-    }
-    hub = HubProcess(["serve", "--port", str(port)], env, tmp_path / "hub.log").start()
-    base = f"http://127.0.0.1:{port}"
+    """`hub serve` on the embedded default, as started by default (with its delivery process)."""
+    deployment = Deployment(tmp_path, {})
     try:
-        await asyncio.to_thread(hub.wait_healthy, base)
-        yield hub, base
+        await deployment.start()
+        yield deployment.api, deployment.base
     finally:
-        hub.stop()
+        deployment.stop()
 
 
 async def fire(c: httpx.AsyncClient, source_id: str, number: int) -> str:
