@@ -68,7 +68,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
 ) -> None:
-    """Run the API (and, on the embedded default, the delivery worker) in one process."""
+    """Run the API and, on the embedded default, the delivery worker (in a second process: HUB_DELIVERY_PROCESS)."""
     from hub.front.serve import serve as run_front
     from hub.logs import configure_logging
 

@@ -1,4 +1,5 @@
-"""The in-process worker of the embedded default: polls the database, woken early by ingest."""
+"""The worker of the embedded default (in `hub serve`'s delivery process, or in the API process): polls the
+database, woken early by ingest."""
 
 from __future__ import annotations
 
