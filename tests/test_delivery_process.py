@@ -15,11 +15,17 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from hub.app import create_app
 from hub.db import plain_sqlite
+from hub.delivery.embedded import EmbeddedWorker
+from hub.delivery.process import DeliveryProcess
+from hub.ingest.fastpath import IngestFastPath
 from hub.ingest.sqlite_writer import SqliteIngestWriter
 from hub.metrics import Family, merge
+from hub.runtime import Runtime
+from tests.conftest import make_settings
 from tests.crash.harness import Deployment, client, setup_pipeline
-from tests.helpers import github_issue, github_request
+from tests.helpers import AUTH, github_issue, github_request
 from tests.procs import HubProcess
 from tests.receiver import Receiver, serve_receiver
 
@@ -219,3 +225,37 @@ def test_webhooks_commit_with_fsync_and_delivery_outcomes_may_skip_it(tmp_path: 
         assert writer._run(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0], ()) == 2
     finally:
         writer.close()
+
+
+async def test_the_delivery_process_gets_the_api_process_settings_not_only_the_environment(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """Settings built in code (a data dir no HUB_ variable names) reach the delivery process too."""
+    application = create_app(make_settings(tmp_path / "elsewhere"), delivery_process=True)
+    async with application.router.lifespan_context(application):
+        rt: Runtime = application.state.runtime
+        assert isinstance(rt.dispatcher, DeliveryProcess)
+        transport = httpx.ASGITransport(app=IngestFastPath(application))
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test", headers=AUTH) as c:
+            source = await setup_pipeline(c, receiver)
+            event = await fire(c, source, 1)
+            await until(lambda: event in events_at(receiver))
+
+
+async def test_serve_delivers_in_its_own_process_when_the_second_cannot_start(
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def cannot(self: DeliveryProcess) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(DeliveryProcess, "_spawn", cannot)
+    application = create_app(make_settings(tmp_path), delivery_process=True)
+    async with application.router.lifespan_context(application):
+        rt: Runtime = application.state.runtime
+        assert isinstance(rt.dispatcher, EmbeddedWorker)
+        transport = httpx.ASGITransport(app=IngestFastPath(application))
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test", headers=AUTH) as c:
+            source = await setup_pipeline(c, receiver)
+            event = await fire(c, source, 1)
+            await until(lambda: event in events_at(receiver))
+    assert "the delivery process did not start; delivering in the API process" in caplog.text

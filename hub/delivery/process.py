@@ -82,9 +82,13 @@ class DeliveryProcess:
                 str(theirs.fileno()),
                 str(os.getpid()),
                 pass_fds=(theirs.fileno(),),
+                stdin=asyncio.subprocess.PIPE,
             )
         finally:
             theirs.close()
+        assert self._proc.stdin is not None  # our settings, whatever they were built from (not only the environment)
+        self._proc.stdin.write(self.rt.settings.model_dump_json().encode())
+        self._proc.stdin.close()
         self._reader, self._writer = await asyncio.open_connection(sock=ours)
         reading = asyncio.create_task(self._read(self._reader))
         try:

@@ -1,20 +1,21 @@
 """The delivery process of `hub serve` (see :mod:`hub.delivery.process`): the embedded worker, its
 retention and storage loops, with no HTTP server. Started by the API process as
-``python -m hub.delivery.process_main <socket fd> <parent pid>``; settings come from the same
-environment."""
+``python -m hub.delivery.process_main <socket fd> <parent pid>``, with the API process's settings as
+JSON on its standard input."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import signal
 import socket
 import sys
 
-from hub.config import Settings, load_settings
+from hub.config import Settings
 from hub.delivery.embedded import EmbeddedWorker
 from hub.delivery.jobs import local_runner
 from hub.delivery.process import CONFIG, METRICS, QUIT, WAKE, frame
@@ -88,7 +89,7 @@ def main() -> None:
     from hub.fastloop import run_fast
     from hub.logs import configure_logging
 
-    settings = load_settings()
+    settings = Settings(_env_file=None, **json.loads(sys.stdin.buffer.read()))  # the API process's own
     configure_logging(settings.log_level, settings.log_json)
     run_fast(run(settings, fd))
 
