@@ -297,6 +297,21 @@ async def test_an_id_without_a_window_is_a_duplicate_for_ever(tmp_path: Path) ->
     assert [r.duplicate for r in results] == [False, True] and results[0].event_id == results[1].event_id
 
 
+async def test_an_exact_id_already_stored_on_postgres_answers_the_first_event(tmp_path: Path, pg_database: str) -> None:
+    """Exact keys are not looked up before the insert: the unique index finds the repeat, then its first id."""
+    engine = create_engine(make_settings(tmp_path, database_url=pg_database))
+    await upgrade(engine)
+    try:
+        first = (await store_events(engine, [(ev(1000.0, "delivery-1", None), [])]))[0]
+        again = await store_events(engine, [(ev(1001.0, "delivery-2", None), []), (ev(1002.0, "delivery-1", None), [])])
+        assert not first.duplicate
+        assert [r.duplicate for r in again] == [False, True] and again[1].event_id == first.event_id
+        async with engine.connect() as conn:
+            assert await conn.scalar(sa.select(sa.func.count()).select_from(t.events)) == 2
+    finally:
+        await engine.dispose()
+
+
 # --- verification schemes the specs can say ----------------------------------------------------------------
 
 
