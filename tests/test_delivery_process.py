@@ -169,17 +169,18 @@ def test_a_writer_waits_for_another_process_lock_in_short_steps(tmp_path: Path) 
     holder.execute("CREATE TABLE t (x INTEGER)")
     holder.execute("BEGIN IMMEDIATE")
     holder.execute("INSERT INTO t VALUES (1)")
-    released = threading.Event()
 
     def release() -> None:
         time.sleep(0.05)
         holder.execute("COMMIT")
-        released.set()
 
     threading.Thread(target=release).start()
+    started = time.monotonic()
     with plain_sqlite.immediate(writer):
-        assert released.is_set()
+        waited = time.monotonic() - started
+        assert writer.execute("SELECT count(*) FROM t").fetchone()[0] == 1, "it began after the holder committed"
         writer.execute("INSERT INTO t VALUES (2)")
+    assert waited >= 0.04
     assert [r[0] for r in writer.execute("SELECT x FROM t ORDER BY x")] == [1, 2]
 
 
