@@ -1,7 +1,7 @@
 """`hub worker`: an arq worker that drains due deliveries from the database in batches.
 
 Jobs carry no payload: ``drain`` claims a batch of due deliveries (atomically, SKIP LOCKED), sends them,
-records the outcomes, and loops while there is work. A full batch enqueues another drain first, so
+records the outcomes, and loops while there is work. A drain's first full batch enqueues another drain, so
 other workers join in. A sweeper in every worker enqueues a drain whenever the database has due work,
 which covers Redis restarts, FLUSHALL, lost jobs, expired leases and retries falling due.
 """
@@ -51,13 +51,18 @@ async def _drain(rt: Runtime) -> int:
     size = batch_size(rt.settings)
     started = time.monotonic()
     sent = 0
+    asked = False
     while True:
         now = time.time()
         ids = await claim_due(rt.autocommit, size, now + rt.settings.delivery_lease, now)
         if not ids:
             return sent
-        if len(ids) == size:
-            await rt.dispatcher.notify()  # more is probably due: let another worker help
+        if len(ids) == size and not asked:
+            # more is probably due: let another drain help, once (it asks for the next one itself, so
+            # drains spread over every free slot; asking at each full batch only queued drains that
+            # found every slot taken)
+            asked = True
+            await rt.dispatcher.notify()
         await process_batch(rt, ids)
         sent += len(ids)
         if time.monotonic() - started > DRAIN_SECONDS:

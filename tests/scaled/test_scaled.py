@@ -20,6 +20,7 @@ from hub.delivery.claim import claim_due
 from hub.delivery.ratelimit import RedisRateLimiter
 from hub.ids import new_id
 from hub.runtime import Runtime
+from hub.scaled.worker import _drain, batch_size
 from tests.conftest import create, fire, wait_for
 from tests.helpers import GITHUB_SECRET, github_issue, github_request
 from tests.pg import PG_DSN
@@ -98,6 +99,24 @@ async def _pipeline(c: httpx.AsyncClient, target: dict[str, Any]) -> str:
 
 def _received(rx: Receiver) -> set[str]:
     return {r.body["post"]["event_id"] for r in rx.requests}
+
+
+async def test_a_drain_asks_once_for_help_however_many_full_batches_it_claims(runtime: Runtime) -> None:
+    """Each drain enqueues one helper drain at its first full batch (the helper asks for the next): per
+    full batch, drains piled up in the queue only to find every slot taken."""
+    size = batch_size(runtime.settings)
+    await _insert_deliveries(runtime, size * 3 + 1, lambda i: f"k{i}")  # their route is gone: quick to finish
+
+    class Counting:
+        calls = 0
+
+        async def notify(self) -> None:
+            self.calls += 1
+
+    counting = Counting()
+    runtime.dispatcher = counting
+    assert await _drain(runtime) == size * 3 + 1
+    assert counting.calls == 1
 
 
 async def test_webhooks_flow_through_arq_workers(scaled_client: httpx.AsyncClient, receiver: Receiver) -> None:
