@@ -53,8 +53,8 @@ class DeliveryProcess:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self._proc: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._reading: asyncio.Task[None] | None = None
         self._outbox = bytearray()
         self._metrics: asyncio.Future[list[Family]] | None = None
         self._metrics_lock = asyncio.Lock()
@@ -72,8 +72,9 @@ class DeliveryProcess:
 
     async def _spawn(self) -> None:
         ours, theirs = socket.socketpair()
-        loop = asyncio.get_running_loop()
-        self._ready = loop.create_future()
+        self._ready = asyncio.get_running_loop().create_future()
+        if self._writer is not None:  # the end of the socket of a delivery process that stopped
+            self._writer.close()
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -84,17 +85,20 @@ class DeliveryProcess:
                 pass_fds=(theirs.fileno(),),
                 stdin=asyncio.subprocess.PIPE,
             )
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
         assert self._proc.stdin is not None  # our settings, whatever they were built from (not only the environment)
         self._proc.stdin.write(self.rt.settings.model_dump_json().encode())
         self._proc.stdin.close()
-        self._reader, self._writer = await asyncio.open_connection(sock=ours)
-        reading = asyncio.create_task(self._read(self._reader))
+        reader, self._writer = await asyncio.open_connection(sock=ours)
+        self._reading = asyncio.create_task(self._read(reader))
         try:
             await asyncio.wait_for(asyncio.shield(self._ready), START_TIMEOUT)
         except BaseException:
-            reading.cancel()
+            self._reading.cancel()
             await self._kill()
             raise
 
@@ -178,6 +182,8 @@ class DeliveryProcess:
                 await self._supervisor
         if self._writer is not None:
             self._writer.close()
+        if self._reading is not None:
+            self._reading.cancel()
 
     async def _kill(self) -> None:
         if self._proc is not None and self._proc.returncode is None:

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import ctypes
 import json
-import logging
 import os
 import signal
 import socket
@@ -23,7 +22,6 @@ from hub.fastloop import settle_gc
 from hub.metrics import Family
 from hub.runtime import Runtime, build_runtime
 
-log = logging.getLogger("hub.worker")
 PR_SET_PDEATHSIG = 1
 
 
