@@ -16,6 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from hub.app import create_app
+from hub.config import Settings
 from hub.db import plain_sqlite
 from hub.delivery.embedded import EmbeddedWorker
 from hub.delivery.process import DeliveryProcess
@@ -228,19 +229,26 @@ def test_webhooks_commit_with_fsync_and_delivery_outcomes_may_skip_it(tmp_path: 
         writer.close()
 
 
-async def test_the_delivery_process_gets_the_api_process_settings_not_only_the_environment(
-    tmp_path: Path, receiver: Receiver
-) -> None:
-    """Settings built in code (a data dir no HUB_ variable names) reach the delivery process too."""
-    application = create_app(make_settings(tmp_path / "elsewhere"), delivery_process=True)
+async def deliver_one(settings: Settings, receiver: Receiver) -> type:
+    """The app as `hub serve` builds it (a delivery process asked for), in this process: one webhook
+    reaches the receiver; the type of the runtime's dispatcher."""
+    application = create_app(settings, delivery_process=True)
     async with application.router.lifespan_context(application):
         rt: Runtime = application.state.runtime
-        assert isinstance(rt.dispatcher, DeliveryProcess)
         transport = httpx.ASGITransport(app=IngestFastPath(application))
         async with httpx.AsyncClient(transport=transport, base_url="http://hub.test", headers=AUTH) as c:
             source = await setup_pipeline(c, receiver)
             event = await fire(c, source, 1)
             await until(lambda: event in events_at(receiver))
+        return type(rt.dispatcher)
+
+
+async def test_the_delivery_process_gets_the_api_process_settings_not_only_the_environment(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """Settings built in code (a data dir no HUB_ variable names) reach the delivery process too."""
+    dispatcher = await deliver_one(make_settings(tmp_path / "elsewhere"), receiver)
+    assert dispatcher is DeliveryProcess
 
 
 async def test_serve_delivers_in_its_own_process_when_the_second_cannot_start(
@@ -250,13 +258,5 @@ async def test_serve_delivers_in_its_own_process_when_the_second_cannot_start(
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(DeliveryProcess, "_spawn", cannot)
-    application = create_app(make_settings(tmp_path), delivery_process=True)
-    async with application.router.lifespan_context(application):
-        rt: Runtime = application.state.runtime
-        assert isinstance(rt.dispatcher, EmbeddedWorker)
-        transport = httpx.ASGITransport(app=IngestFastPath(application))
-        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test", headers=AUTH) as c:
-            source = await setup_pipeline(c, receiver)
-            event = await fire(c, source, 1)
-            await until(lambda: event in events_at(receiver))
+    assert await deliver_one(make_settings(tmp_path), receiver) is EmbeddedWorker
     assert "the delivery process did not start; delivering in the API process" in caplog.text

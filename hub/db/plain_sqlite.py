@@ -80,7 +80,8 @@ def select_in(execute: Execute, sql: str, values: Sequence[object], head: Sequen
 
 
 def by_first(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    """Pairs grouped by their first element (one query per source, per target…)."""
+    """Pairs grouped by their first element (one query per source, per target…; the Postgres ingest
+    store groups its dedup lookups with it too)."""
     groups: dict[str, list[str]] = {}
     for first, second in pairs:
         groups.setdefault(first, []).append(second)

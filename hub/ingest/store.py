@@ -14,6 +14,7 @@ from hub.config_cache import RouteInfo
 from hub.connectors.parse import dedup_key
 from hub.db import tables as t
 from hub.db.dialect import insert_ignoring_conflicts
+from hub.db.plain_sqlite import by_first
 from hub.ids import new_id
 from hub.ingest.handoff import LeasedDelivery
 
@@ -178,11 +179,8 @@ def _insert_events(dialect: str) -> Any:
 
 async def _known(conn: AsyncConnection, keys: set[Key]) -> dict[Key, Known]:
     """What is stored under these (source, dedup key) pairs: per source, through the unique index."""
-    by_source: dict[str, list[str]] = {}
-    for source_id, key in keys:
-        by_source.setdefault(source_id, []).append(key)
     found: dict[Key, Known] = {}
-    for source_id, dedup in by_source.items():
+    for source_id, dedup in by_first(keys).items():
         rows = await conn.execute(_KNOWN, {"source_id": source_id, "keys": dedup})
         found.update({(source_id, r.dedup_key): Known(r.id, r.received_at) for r in rows})
     return found
