@@ -19,6 +19,7 @@ from hub.connectors.catalogue import ConnectorCatalogue, builtin_catalogue
 from hub.crypto import SecretBox, secret_box_for
 from hub.db import tables as t
 from hub.db.engine import create_engine
+from hub.delivery.pg_path import PgPath, dsn_of
 from hub.delivery.ratelimit import LocalRateLimiter, RateLimiter
 from hub.delivery.sqlite_path import SqlitePath
 from hub.ingest.batcher import IngestBatcher
@@ -65,12 +66,15 @@ class Runtime:
     inbox: SqlInboxStore = field(init=False)
     renderer: RenderPool = field(init=False)  # mappings render in killable processes
     sqlite: SqlitePath | None = field(init=False)  # the embedded default's hot statements on plain sqlite3
+    pg: PgPath | None = field(init=False)  # the same on Postgres, on plain asyncpg
     autocommit: AsyncEngine = field(init=False)  # for a lone statement: no BEGIN/COMMIT round trips on Postgres
 
     def __post_init__(self) -> None:
         s = self.settings
         self.renderer = RenderPool(s.render_processes, s.render_deadline, s.render_memory_mb)
-        self.ingest = IngestBatcher(self.engine)
+        # Postgres: the hot statements (ingest batches, claims, loads, outcomes) on plain asyncpg
+        self.pg = PgPath(dsn_of(self.engine.url)) if self.engine.dialect.name == "postgresql" else None
+        self.ingest = IngestBatcher(self.engine, pg=self.pg)
         writer, path = self.ingest.sqlite_writer, self.engine.url.database
         self.sqlite = SqlitePath(writer, path) if writer is not None and path else None
         # A lone statement needs no BEGIN and COMMIT/ROLLBACK around it (two round trips): the delivery
@@ -93,6 +97,8 @@ class Runtime:
     async def close(self) -> None:
         if self.sqlite is not None:
             self.sqlite.close()
+        if self.pg is not None:
+            await self.pg.close()
         await self.renderer.close()
         await self.http.aclose()
         await self.engine.dispose()

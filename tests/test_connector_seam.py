@@ -4,19 +4,22 @@ shape replies; payloads stored per event; dedup windows; secret settings; declar
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.config import Settings
+from hub.config_cache import RouteInfo
 from hub.connectors import connector as connector_mod
 from hub.connectors.connector import Handshake, Receipt, Reply, SourceContext, SpecHooks
 from hub.connectors.parse import ParsedEvent, ParseError, event_for, loads_json
@@ -25,9 +28,11 @@ from hub.connectors.verify import RawRequest, VerificationError, verify
 from hub.db import tables as t
 from hub.db.engine import create_engine
 from hub.db.migrate import upgrade
+from hub.delivery.pg_path import PgPath, dsn_of
 from hub.errors import HubError
+from hub.ingest.pg_store import store_events_pg
 from hub.ingest.sqlite_writer import write_batch
-from hub.ingest.store import NewEvent, store_events
+from hub.ingest.store import NewEvent, StoredEvent, store_events
 from hub.runtime import Runtime
 from tests.conftest import create, make_settings, running_app, wait_for
 
@@ -276,19 +281,37 @@ async def test_dedup_window_on_the_sqlite_writer(tmp_path: Path, times: list[flo
     assert [r.duplicate for r in write_batch(conn, [(ev(ts), []) for ts in times])] == duplicate
 
 
-@pytest.mark.parametrize(("times", "duplicate"), WINDOW_CASES)
-async def test_dedup_window_on_postgres(
-    tmp_path: Path, pg_database: str, times: list[float], duplicate: list[bool]
-) -> None:
+Store = Callable[[Sequence[tuple[NewEvent, Sequence[Any]]]], Awaitable[list[StoredEvent]]]
+
+
+@contextlib.asynccontextmanager
+async def postgres_store(tmp_path: Path, pg_database: str, kind: str) -> AsyncIterator[tuple[AsyncEngine, Store]]:
+    """A migrated Postgres database and one of its two ingest stores: through SQLAlchemy, or on plain
+    asyncpg (what scaled mode runs)."""
     engine = create_engine(make_settings(tmp_path, database_url=pg_database))
     await upgrade(engine)
+    pg = PgPath(dsn_of(engine.url))
+
+    async def store(batch: Sequence[tuple[NewEvent, Sequence[Any]]]) -> list[StoredEvent]:
+        return await (store_events(engine, batch) if kind == "sqlalchemy" else store_events_pg(pg, batch))
+
     try:
-        assert [(await store_events(engine, [(ev(ts), [])]))[0].duplicate for ts in times] == duplicate
+        yield engine, store
+    finally:
+        await pg.close()
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlalchemy", "asyncpg"])
+@pytest.mark.parametrize(("times", "duplicate"), WINDOW_CASES)
+async def test_dedup_window_on_postgres(
+    tmp_path: Path, pg_database: str, times: list[float], duplicate: list[bool], kind: str
+) -> None:
+    async with postgres_store(tmp_path, pg_database, kind) as (engine, store):
+        assert [(await store([(ev(ts), [])]))[0].duplicate for ts in times] == duplicate
         async with engine.begin() as conn:
             await conn.execute(sa.delete(t.events))
-        assert [r.duplicate for r in await store_events(engine, [(ev(ts), []) for ts in times])] == duplicate
-    finally:
-        await engine.dispose()
+        assert [r.duplicate for r in await store([(ev(ts), []) for ts in times])] == duplicate
 
 
 async def test_an_id_without_a_window_is_a_duplicate_for_ever(tmp_path: Path) -> None:
@@ -297,19 +320,56 @@ async def test_an_id_without_a_window_is_a_duplicate_for_ever(tmp_path: Path) ->
     assert [r.duplicate for r in results] == [False, True] and results[0].event_id == results[1].event_id
 
 
-async def test_an_exact_id_already_stored_on_postgres_answers_the_first_event(tmp_path: Path, pg_database: str) -> None:
+@pytest.mark.parametrize("kind", ["sqlalchemy", "asyncpg"])
+async def test_an_exact_id_already_stored_on_postgres_answers_the_first_event(
+    tmp_path: Path, pg_database: str, kind: str
+) -> None:
     """Exact keys are not looked up before the insert: the unique index finds the repeat, then its first id."""
-    engine = create_engine(make_settings(tmp_path, database_url=pg_database))
-    await upgrade(engine)
-    try:
-        first = (await store_events(engine, [(ev(1000.0, "delivery-1", None), [])]))[0]
-        again = await store_events(engine, [(ev(1001.0, "delivery-2", None), []), (ev(1002.0, "delivery-1", None), [])])
+    async with postgres_store(tmp_path, pg_database, kind) as (engine, store):
+        first = (await store([(ev(1000.0, "delivery-1", None), [])]))[0]
+        again = await store([(ev(1001.0, "delivery-2", None), []), (ev(1002.0, "delivery-1", None), [])])
         assert not first.duplicate
         assert [r.duplicate for r in again] == [False, True] and again[1].event_id == first.event_id
         async with engine.connect() as conn:
             assert await conn.scalar(sa.select(sa.func.count()).select_from(t.events)) == 2
-    finally:
-        await engine.dispose()
+
+
+async def test_both_postgres_stores_write_the_same_rows(tmp_path: Path, pg_database: str) -> None:
+    """An event with its headers, body, payload and two routes' deliveries: the asyncpg store writes what
+    the SQLAlchemy one writes (ids and times apart)."""
+    routes = [RouteInfo(f"rte_{i}", "src_1", f"tgt_{i}", ["*"], None, True) for i in (1, 2)]
+    headers = {"x-github-event": "issues", "user-agent": "GitHub-Hookshot/é"}
+    rows: dict[str, Any] = {}
+    for kind in ("sqlalchemy", "asyncpg"):
+        async with postgres_store(tmp_path, pg_database, kind) as (engine, store):
+            new = NewEvent(
+                "src_1",
+                "github",
+                "issues.opened",
+                f"k-{kind}",
+                "issue/7",
+                headers,
+                b"\x00{}",
+                5.0,
+                "routed",
+                '{"a": [1]}',
+            )
+            (stored,) = await store([(new, routes)])
+            assert not stored.duplicate and len(stored.delivery_ids) == 2
+            async with engine.connect() as conn:
+                event = (await conn.execute(sa.select(t.events).where(t.events.c.id == stored.event_id))).one()
+                deliveries = (await conn.execute(sa.select(t.deliveries).order_by(t.deliveries.c.route_id))).all()
+            rows[kind] = (
+                {k: v for k, v in event._mapping.items() if k not in ("id", "dedup_key")},
+                [{k: v for k, v in d._mapping.items() if k not in ("id", "event_id")} for d in deliveries],
+                sorted(d.id for d in deliveries) == sorted(stored.delivery_ids),
+            )
+            async with engine.begin() as conn:
+                await conn.execute(sa.delete(t.deliveries))
+                await conn.execute(sa.delete(t.events))
+    assert rows["asyncpg"] == rows["sqlalchemy"]
+    assert rows["asyncpg"][0]["headers"] == headers and rows["asyncpg"][0]["body"] == b"\x00{}"
+    assert rows["asyncpg"][2] is True
 
 
 # --- verification schemes the specs can say ----------------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.db import tables as t
 from hub.db.dialect import insert_ignoring_conflicts
+from hub.delivery.pg_path import PlainPg
 from hub.delivery.sqlite_path import Plain
 from hub.targets.base import ThreadAnchor
 
@@ -75,3 +76,5 @@ async def write_anchors(conn: AsyncConnection, anchors: list[NewAnchor], now: fl
 
 # the same insert on the embedded default's writer thread (hub/delivery/sqlite_path.py)
 ANCHOR_SQLITE = Plain(insert_ignoring_conflicts(t.thread_anchors, "sqlite", "target_id", "thread_hash"))
+# and on Postgres's plain asyncpg path (hub/delivery/pg_path.py)
+ANCHOR_PG = PlainPg(insert_ignoring_conflicts(t.thread_anchors, "postgresql", "target_id", "thread_hash"))

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.db import tables as t
+from hub.delivery.pg_path import PgPath, PlainPg
 from hub.delivery.sqlite_path import Plain, SqlitePath
 
 UNFINISHED = ("pending", "sending")
@@ -57,21 +58,30 @@ _CLAIMS = {pg: (_claim(_PENDING, pg), _claim(_EXPIRED, pg)) for pg in (False, Tr
 
 
 _CLAIMS_SQLITE = tuple(Plain(s) for s in _CLAIMS[False])
+_CLAIMS_PG = tuple(PlainPg(s) for s in _CLAIMS[True])
 
 
 async def claim_due(
-    engine: AsyncEngine, limit: int, lease_until: float, now: float, sqlite: SqlitePath | None = None
+    engine: AsyncEngine,
+    limit: int,
+    lease_until: float,
+    now: float,
+    sqlite: SqlitePath | None = None,
+    pg: PgPath | None = None,
 ) -> list[str]:
     """Mark up to ``limit`` due deliveries as ``sending`` with our lease; return their ids.
 
     Two index range scans, never a table scan: pending ones by (status, next_attempt_at), then
     deliveries whose lease ran out (a worker died) by status. On the embedded default, on its one
-    writer thread (``sqlite``). Each of the two statements claims atomically on its own: ``engine`` may
-    run them without a transaction around them (``Runtime.autocommit``).
+    writer thread (``sqlite``); on Postgres, on plain asyncpg when given ``pg``. Each of the two
+    statements claims atomically on its own: ``engine`` may run them without a transaction around them
+    (``Runtime.autocommit``).
     """
     params: dict[str, object] = {"now": now, "lease_until": lease_until, "limit": limit}
     if sqlite is not None:
         return await sqlite.claim(_CLAIMS_SQLITE, params, limit)
+    if pg is not None:
+        return await pg.claim(_CLAIMS_PG, params, limit)
     pending, expired = _CLAIMS[engine.dialect.name == "postgresql"]
     async with engine.begin() as conn:
         ids = [r[0] for r in await conn.execute(pending, params)]

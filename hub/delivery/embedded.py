@@ -115,7 +115,7 @@ class EmbeddedWorker:
         now = time.time()
         self._last_claim = time.monotonic()
         lease = now + self.rt.settings.delivery_lease
-        ids = await claim_due(self.rt.autocommit, min(free, MAX_BATCH), lease, now, self.rt.sqlite)
+        ids = await claim_due(self.rt.autocommit, min(free, MAX_BATCH), lease, now, self.rt.sqlite, self.rt.pg)
         if ids:
             self._active += len(ids)
             self._spawn(len(ids), lambda release: process_batch(self.rt, ids, release))

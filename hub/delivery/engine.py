@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from hub.config_cache import RouteInfo, TargetInfo
 from hub.db import tables as t
 from hub.delivery.anchors import (
+    ANCHOR_PG,
     ANCHOR_SQLITE,
     AnchorKey,
     NewAnchor,
@@ -28,6 +29,7 @@ from hub.delivery.anchors import (
 from hub.delivery.breaker import DISABLED_RECHECK, disable, load_states, observe
 from hub.delivery.flow import BatchFlow, flow_wait, policy_of
 from hub.delivery.folding import digest_post, fold, with_updates
+from hub.delivery.pg_path import PlainPg
 from hub.delivery.schedule import next_delay
 from hub.delivery.sqlite_path import Plain
 from hub.ids import new_id
@@ -120,11 +122,14 @@ _RECORD = (
 
 _ATTEMPT = t.attempts.insert()
 _RECORD_SQLITE, _ATTEMPT_SQLITE = Plain(_RECORD), Plain(_ATTEMPT)
+_RECORD_PG, _ATTEMPT_PG = PlainPg(_RECORD), PlainPg(_ATTEMPT)
 
 
 async def _load(rt: Runtime, ids: list[str]) -> Sequence[Any]:
     if rt.sqlite is not None:
         return rt.sqlite.load(ids)
+    if rt.pg is not None:
+        return await rt.pg.load(ids)
     async with rt.autocommit.connect() as conn:
         return list(await conn.execute(_LOAD, {"ids": ids}))
 
@@ -317,6 +322,8 @@ async def _record(rt: Runtime, outcomes: list[Outcome]) -> None:
             (ANCHOR_SQLITE, anchor_rows(anchors, now)),
         ]
         await rt.sqlite.write(steps)
+    elif rt.pg is not None:  # one transaction on plain asyncpg (hub/delivery/pg_path.py)
+        await rt.pg.write([(_ATTEMPT_PG, attempt_rows), (_RECORD_PG, params), (ANCHOR_PG, anchor_rows(anchors, now))])
     else:
         async with rt.engine.begin() as conn:
             if attempt_rows:
@@ -344,7 +351,11 @@ async def process_rows(rt: Runtime, rows: Sequence[Any], release: Callable[[int]
     if not rows:
         return
     targets = {r.target_id for r in rows}
-    flow = BatchFlow(rt.sqlite.states(targets) if rt.sqlite is not None else await load_states(rt.autocommit, targets))
+    if rt.sqlite is not None:
+        states = rt.sqlite.states(targets)
+    else:
+        states = await rt.pg.states(targets) if rt.pg is not None else await load_states(rt.autocommit, targets)
+    flow = BatchFlow(states)
     tasks = [asyncio.ensure_future(_safely(r, _prepare(rt, r))) for r in rows]
     waiting = set(tasks)
     while waiting:  # the group ready now goes on; the slower ones follow as they get ready
@@ -361,7 +372,10 @@ async def _finish(rt: Runtime, staged: list[Prepared | Outcome], flow: BatchFlow
     ready = [s for s in staged if isinstance(s, Prepared)]
     try:
         keys = [k for p in ready if (k := p.anchor_key()) is not None]
-        anchors = rt.sqlite.anchors(keys) if rt.sqlite is not None else await load_anchors(rt.autocommit, keys)
+        if rt.sqlite is not None:
+            anchors = rt.sqlite.anchors(keys)
+        else:
+            anchors = await rt.pg.anchors(keys) if rt.pg is not None else await load_anchors(rt.autocommit, keys)
     except Exception:  # nothing was sent: every prepared delivery is tried again shortly
         log.exception("reading thread anchors failed; retrying the batch later")
         outcomes += [_internal_error(p.row, "thread anchors unavailable") for p in ready]

@@ -15,7 +15,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.config_cache import RouteInfo
+from hub.delivery.pg_path import PgPath
 from hub.ingest.handoff import Lease, Receiver
+from hub.ingest.pg_store import store_events_pg
 from hub.ingest.sqlite_writer import SqliteIngestWriter
 from hub.ingest.store import NewEvent, StoredEvent, store_events
 
@@ -34,12 +36,23 @@ _Group = list[_Item]  # the events of one request: always in the same transactio
 StoreBatch = Callable[[Sequence[tuple[NewEvent, Sequence[RouteInfo]]], Lease | None], Awaitable[list[StoredEvent]]]
 
 
-def batch_store_for(engine: AsyncEngine) -> tuple[StoreBatch, Callable[[], None], SqliteIngestWriter | None]:
-    """SQLite: a dedicated sqlite3 writer thread, which can hand deliveries to the worker. Postgres: the
-    async engine. Returns (store, close, the SQLite writer)."""
+def batch_store_for(
+    engine: AsyncEngine, pg: PgPath | None = None
+) -> tuple[StoreBatch, Callable[[], None], SqliteIngestWriter | None]:
+    """SQLite: a dedicated sqlite3 writer thread, which can hand deliveries to the worker. Postgres: plain
+    asyncpg (``pg``), else the async engine. Returns (store, close, the SQLite writer)."""
     if engine.dialect.name == "sqlite" and engine.url.database:
         writer = SqliteIngestWriter(engine.url.database)
         return writer.store_events, writer.close, writer
+    if pg is not None:
+        on_pg = pg
+
+        async def store_pg(
+            batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]], lease: Lease | None
+        ) -> list[StoredEvent]:
+            return await store_events_pg(on_pg, batch)
+
+        return store_pg, lambda: None, None
 
     async def store(batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]], lease: Lease | None) -> list[StoredEvent]:
         return await store_events(engine, batch)
@@ -48,8 +61,8 @@ def batch_store_for(engine: AsyncEngine) -> tuple[StoreBatch, Callable[[], None]
 
 
 class IngestBatcher:
-    def __init__(self, engine: AsyncEngine, max_batch: int = MAX_BATCH) -> None:
-        self._store, self._close, self.sqlite_writer = batch_store_for(engine)
+    def __init__(self, engine: AsyncEngine, max_batch: int = MAX_BATCH, pg: PgPath | None = None) -> None:
+        self._store, self._close, self.sqlite_writer = batch_store_for(engine, pg)
         self._receiver: Receiver | None = None
         self._lease_seconds = 0.0
         self._max = max_batch

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -177,17 +177,51 @@ def _insert_events(dialect: str) -> Any:
     return insert_ignoring_conflicts(_e, dialect, "source_id", "dedup_key").returning(_e.c.id)
 
 
-async def _known(conn: AsyncConnection, keys: set[Key]) -> dict[Key, Known]:
-    """What is stored under these (source, dedup key) pairs: per source, through the unique index."""
-    found: dict[Key, Known] = {}
-    for source_id, dedup in by_first(keys).items():
-        rows = await conn.execute(_KNOWN, {"source_id": source_id, "keys": dedup})
-        found.update({(source_id, r.dedup_key): Known(r.id, r.received_at) for r in rows})
-    return found
+class StoreOps(Protocol):
+    """The three statements of a batch, inside the transaction the caller opened."""
+
+    async def known(self, keys: set[Key]) -> dict[Key, Known]:
+        """What is stored under these (source, dedup key) pairs."""
+        ...
+
+    async def insert_events(self, rows: list[tuple[Planned, NewEvent]]) -> set[str]:
+        """Insert, skipping a (source, dedup key) already stored; the ids inserted."""
+        ...
+
+    async def insert_deliveries(self, rows: list[tuple[object, ...]]) -> None:
+        """Rows of ``DELIVERY_COLUMNS``."""
+        ...
+
+
+class _SqlAlchemyOps:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def known(self, keys: set[Key]) -> dict[Key, Known]:
+        """Per source, through the unique index."""
+        found: dict[Key, Known] = {}
+        for source_id, dedup in by_first(keys).items():
+            rows = await self._conn.execute(_KNOWN, {"source_id": source_id, "keys": dedup})
+            found.update({(source_id, r.dedup_key): Known(r.id, r.received_at) for r in rows})
+        return found
+
+    async def insert_events(self, rows: list[tuple[Planned, NewEvent]]) -> set[str]:
+        stmt = _insert_events(self._conn.dialect.name)
+        return {r[0] for r in await self._conn.execute(stmt, [_event_values(p, ev) for p, ev in rows])}
+
+    async def insert_deliveries(self, rows: list[tuple[object, ...]]) -> None:
+        await self._conn.execute(_INSERT_DELIVERIES, [dict(zip(DELIVERY_COLUMNS, r, strict=True)) for r in rows])
 
 
 async def store_events(engine: AsyncEngine, batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]]) -> list[StoredEvent]:
-    """Insert a batch of events and their deliveries in one transaction (group commit).
+    """Insert a batch of events and their deliveries in one transaction (group commit), through
+    SQLAlchemy (Postgres in scaled mode uses ``pg_store.py``, the embedded default ``sqlite_writer.py``)."""
+    async with engine.begin() as conn:
+        return await store_with(_SqlAlchemyOps(conn), batch)
+
+
+async def store_with(ops: StoreOps, batch: Sequence[tuple[NewEvent, Sequence[RouteInfo]]]) -> list[StoredEvent]:
+    """The events of a batch and their deliveries, inside the caller's transaction.
 
     An event whose (source, dedup key) is already stored — earlier, by another process at the same
     moment, or earlier in this batch — is not inserted: its result names the first event's id (found
@@ -198,29 +232,23 @@ async def store_events(engine: AsyncEngine, batch: Sequence[tuple[NewEvent, Sequ
     # exact key already stored shows as a conflict of the insert below, then is looked up: a repeat is
     # rare, and a lookup of every key was a round trip per batch.
     windowed = [ev for ev in events if ev.dedup_window is not None]
-    async with engine.begin() as conn:
-        plans = plan_batch(events, await _known(conn, keys_to_look_up(windowed)) if windowed else {})
-        fresh = [i for i, p in enumerate(plans) if not p.duplicate]
-        inserted: set[str] = set()
-        if fresh:
-            rows = await conn.execute(
-                _insert_events(engine.dialect.name), [_event_values(plans[i], events[i]) for i in fresh]
-            )
-            inserted = {r[0] for r in rows}
-        lost = [i for i in fresh if plans[i].event_id not in inserted]  # another process stored it just now
-        if lost:
-            race = await _known(conn, {(events[i].source_id, plans[i].stored_key or "") for i in lost})
-            for i in lost:
-                first = race.get((events[i].source_id, plans[i].stored_key or ""))
-                plans[i] = Planned(first.event_id if first else plans[i].event_id, True)
-        deliveries: dict[int, list[dict[str, object]]] = {}
-        for i in fresh:
-            if plans[i].event_id in inserted:
-                ev, routes = batch[i]
-                deliveries[i] = delivery_rows(plans[i].event_id, ev.subject, routes, ev.received_at)
-        all_rows = [row for rows_ in deliveries.values() for row in rows_]
-        if all_rows:
-            await conn.execute(_INSERT_DELIVERIES, all_rows)
+    plans = plan_batch(events, await ops.known(keys_to_look_up(windowed)) if windowed else {})
+    fresh = [i for i, p in enumerate(plans) if not p.duplicate]
+    inserted = await ops.insert_events([(plans[i], events[i]) for i in fresh]) if fresh else set()
+    lost = [i for i in fresh if plans[i].event_id not in inserted]  # another process stored it just now
+    if lost:
+        race = await ops.known({(events[i].source_id, plans[i].stored_key or "") for i in lost})
+        for i in lost:
+            first = race.get((events[i].source_id, plans[i].stored_key or ""))
+            plans[i] = Planned(first.event_id if first else plans[i].event_id, True)
+    deliveries: dict[int, list[tuple[object, ...]]] = {}
+    for i in fresh:
+        if plans[i].event_id in inserted:
+            ev, routes = batch[i]
+            deliveries[i] = [delivery_values(plans[i].event_id, ev.subject, r, ev.received_at) for r in routes]
+    all_rows = [row for rows_ in deliveries.values() for row in rows_]
+    if all_rows:
+        await ops.insert_deliveries(all_rows)
     return [
-        StoredEvent(p.event_id, p.duplicate, [str(r["id"]) for r in deliveries.get(i, [])]) for i, p in enumerate(plans)
+        StoredEvent(p.event_id, p.duplicate, [str(r[0]) for r in deliveries.get(i, [])]) for i, p in enumerate(plans)
     ]

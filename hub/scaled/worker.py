@@ -54,7 +54,7 @@ async def _drain(rt: Runtime) -> int:
     asked = False
     while True:
         now = time.time()
-        ids = await claim_due(rt.autocommit, size, now + rt.settings.delivery_lease, now)
+        ids = await claim_due(rt.autocommit, size, now + rt.settings.delivery_lease, now, pg=rt.pg)
         if not ids:
             return sent
         if len(ids) == size and not asked:
