@@ -32,6 +32,7 @@ from hub.targets.base import ThreadAnchor
 
 _DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
 POOL_SIZE = 4  # a worker runs two drains: a claim, a read and a write at once at most
+CONNECT_TIMEOUT = 5.0  # seconds: an unreachable Postgres fails the batch (503 on ingest) instead of hanging it
 
 
 class PlainPg:
@@ -83,7 +84,9 @@ class PgPath:
         if self._pool is None:
             async with self._opening:
                 if self._pool is None:
-                    self._pool = await asyncpg.create_pool(self._dsn, min_size=0, max_size=self._size)
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn, min_size=0, max_size=self._size, timeout=CONNECT_TIMEOUT
+                    )
         return self._pool
 
     async def _fetch(self, sql: str, *args: object) -> list[Any]:
