@@ -10,22 +10,43 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
-import orjson
 import sqlalchemy as sa
 
 from hub.config_cache import RouteInfo
 from hub.db import tables as t
 from hub.db.plain_sqlite import by_first
 from hub.delivery.pg_path import PgPath, PlainPg
-from hub.ingest.store import DELIVERY_COLUMNS, Key, Known, NewEvent, Planned, StoredEvent, store_with
+from hub.ingest.store import (
+    DELIVERY_COLUMNS,
+    EVENT_COLUMNS,
+    Key,
+    Known,
+    NewEvent,
+    Planned,
+    StoredEvent,
+    event_values,
+    store_with,
+)
 
 _KNOWN = (
     "SELECT dedup_key, id, received_at FROM events WHERE source_id = $1::varchar AND dedup_key = ANY($2::varchar[])"
 )
+_TYPES = (
+    "varchar",
+    "varchar",
+    "varchar",
+    "varchar",
+    "varchar",
+    "varchar",
+    "varchar",
+    "json",
+    "bytea",
+    "text",
+    "float8",
+)
 _INSERT_EVENTS = (
-    "INSERT INTO events (id, source_id, connector, type, dedup_key, subject, status, headers, body, payload, "
-    "received_at) SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], "
-    "$6::varchar[], $7::varchar[], $8::json[], $9::bytea[], $10::text[], $11::float8[]) "
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+    f"SELECT * FROM unnest({', '.join(f'${i}::{ty}[]' for i, ty in enumerate(_TYPES, 1))}) "
     "ON CONFLICT (source_id, dedup_key) DO NOTHING RETURNING id"
 )
 _INSERT_DELIVERIES = PlainPg(t.deliveries.insert().values({c: sa.bindparam(c) for c in DELIVERY_COLUMNS}))
@@ -43,27 +64,7 @@ class _AsyncpgOps:
         return found
 
     async def insert_events(self, rows: list[tuple[Planned, NewEvent]]) -> set[str]:
-        columns = list(
-            zip(
-                *(
-                    (
-                        p.event_id,
-                        ev.source_id,
-                        ev.connector,
-                        ev.type,
-                        p.stored_key,
-                        ev.subject,
-                        ev.status,
-                        orjson.dumps(ev.headers).decode(),
-                        ev.body,
-                        ev.payload,
-                        ev.received_at,
-                    )
-                    for p, ev in rows
-                ),
-                strict=True,
-            )
-        )
+        columns = list(zip(*(event_values(p, ev) for p, ev in rows), strict=True))  # one array per column
         return {r[0] for r in await self._conn.fetch(_INSERT_EVENTS, *columns)}
 
     async def insert_deliveries(self, rows: list[tuple[object, ...]]) -> None:

@@ -15,37 +15,23 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import orjson
-
 from hub.config_cache import RouteInfo
 from hub.db.plain_sqlite import IN_CHUNK, by_first, immediate, marks, select_in, writer_connection
 from hub.ingest.handoff import LEASE_UNTIL, Lease, LeasedDelivery, ThreadKey, lease_rows, thread_keys
 from hub.ingest.store import (
     DELIVERY_COLUMNS,
+    EVENT_COLUMNS,
     Key,
     Known,
     NewEvent,
     StoredEvent,
     delivery_values,
+    event_values,
     keys_to_look_up,
     plan_batch,
 )
 
 _T = TypeVar("_T")
-_EVENT_COLS = (
-    "id",
-    "source_id",
-    "connector",
-    "type",
-    "dedup_key",
-    "subject",
-    "status",
-    "headers",
-    "body",
-    "payload",
-    "received_at",
-)
-_DELIVERY_COLS = DELIVERY_COLUMNS
 
 
 def _insert_rows(
@@ -108,27 +94,13 @@ def write_batch(
         for i, ((ev, routes), plan) in enumerate(zip(batch, plans, strict=True)):
             if plan.duplicate:
                 continue
-            events.append(
-                (
-                    plan.event_id,
-                    ev.source_id,
-                    ev.connector,
-                    ev.type,
-                    plan.stored_key,
-                    ev.subject,
-                    ev.status,
-                    orjson.dumps(ev.headers).decode(),
-                    ev.body,
-                    ev.payload,
-                    ev.received_at,
-                )
-            )
+            events.append(event_values(plan, ev))
             for route in routes:
                 deliveries.append(delivery_values(plan.event_id, ev.subject, route, ev.received_at))
                 owners.append(i)
         leased = lease_rows(deliveries, _busy(conn, thread_keys(deliveries)), lease) if lease and deliveries else []
-        _insert_rows(conn, "events", _EVENT_COLS, events)
-        _insert_rows(conn, "deliveries", _DELIVERY_COLS, deliveries)
+        _insert_rows(conn, "events", EVENT_COLUMNS, events)
+        _insert_rows(conn, "deliveries", DELIVERY_COLUMNS, deliveries)
     ids: list[list[str]] = [[] for _ in batch]
     handed: list[list[LeasedDelivery]] = [[] for _ in batch]
     for row, i in zip(deliveries, owners, strict=True):

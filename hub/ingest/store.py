@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -144,6 +145,38 @@ def delivery_rows(
     event_id: str, subject: str | None, routes: Sequence[RouteInfo], now: float
 ) -> list[dict[str, object]]:
     return [dict(zip(DELIVERY_COLUMNS, delivery_values(event_id, subject, r, now), strict=True)) for r in routes]
+
+
+EVENT_COLUMNS = (
+    "id",
+    "source_id",
+    "connector",
+    "type",
+    "dedup_key",
+    "subject",
+    "status",
+    "headers",
+    "body",
+    "payload",
+    "received_at",
+)
+
+
+def event_values(plan: Planned, ev: NewEvent) -> tuple[object, ...]:
+    """A new event as the values of ``EVENT_COLUMNS``, its headers as JSON text (for the plain drivers)."""
+    return (
+        plan.event_id,
+        ev.source_id,
+        ev.connector,
+        ev.type,
+        plan.stored_key,
+        ev.subject,
+        ev.status,
+        orjson.dumps(ev.headers).decode(),
+        ev.body,
+        ev.payload,
+        ev.received_at,
+    )
 
 
 def _event_values(plan: Planned, ev: NewEvent) -> dict[str, object]:
