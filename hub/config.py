@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         True,
         description="`hub serve` delivers in a second process of its own (a second core); off: in the API process.",
     )
-    worker_concurrency: int = Field(32, gt=0, le=1000, description="Deliveries sent at once per worker.")
+    worker_concurrency: int = Field(64, gt=0, le=1000, description="Deliveries sent at once per worker.")
     delivery_timeout: float = Field(15.0, gt=0, description="Seconds before an outbound request times out.")
     render_processes: int = Field(
         2,
